@@ -1,0 +1,1 @@
+"""API models (pydantic) and the OpenAPI document built from them."""

@@ -1,0 +1,151 @@
+"""Records the server keeps, as plain dataclasses shared by services and stores.
+
+Times are UTC epoch milliseconds (ints) everywhere below the API layer: both backends
+store them exactly (BSON datetimes have millisecond precision) and they compare
+without time-zone surprises. Ids are strings the application makes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from qjm_jupyter.statuses import DEFAULT_NOTIFY_STATUS
+
+KeyState = Literal["none", "ok", "invalid"]
+WatchState = Literal["active", "paused", "lost", "final"]
+DeliveryState = Literal["pending", "sent", "failed"]
+TokenPurpose = Literal["verify", "reset"]
+JobSource = Literal["ibm", "local"]
+
+
+def new_id(prefix: str = "") -> str:
+    """Sortable-enough random id: 12 hex chars of ms time + 10 random hex chars."""
+    return f"{prefix}{int(time.time() * 1000):012x}{secrets.token_hex(5)}"
+
+
+@dataclass
+class User:
+    id: str
+    email: str  # lower-cased
+    password_hash: str
+    created_at: int
+    updated_at: int
+    is_verified: bool = False
+    is_active: bool = True
+    is_admin: bool = False
+    token_version: int = 0
+    ibm_key_cipher: str | None = None  # MultiFernet token; never leaves the server
+    ibm_key_last4: str | None = None
+    ibm_key_state: KeyState = "none"
+    ibm_key_updated_at: int | None = None
+    default_instance: str | None = None  # instance CRN used for bare job ids
+    notify_default: list[str] = field(default_factory=lambda: list(DEFAULT_NOTIFY_STATUS))
+
+
+@dataclass
+class StatusEvent:
+    status: str
+    at: int  # when we observed it (or when the kernel reported it)
+    reason: str | None = None
+
+
+@dataclass
+class Job:
+    id: str
+    user_id: str
+    ibm_job_id: str
+    registered_at: int
+    updated_at: int
+    backend: str | None = None
+    instance: str | None = None  # IBM instance CRN
+    channel: str = "ibm_quantum_platform"  # or "local"
+    source: JobSource = "ibm"  # "local": status comes from the kernel, not IBM
+    created: int | None = None  # job creation time on IBM's side
+    notify_status: list[str] = field(default_factory=lambda: list(DEFAULT_NOTIFY_STATUS))
+    label: str | None = None
+    group: str | None = None
+    status: str = "INITIALIZING"
+    history: list[StatusEvent] = field(default_factory=list)
+    notified: list[str] = field(default_factory=list)  # statuses already enqueued for mail
+    watch_state: WatchState = "active"
+    error_reason: str | None = None
+    last_poll_at: int | None = None
+    last_error: str | None = None
+    misses: int = 0  # consecutive "not found" answers
+    version: int = 0  # bumped by every status write: compare-and-set fence
+
+
+@dataclass
+class PollUnit:
+    """The unit of polling work: one user's jobs on one IBM instance.
+
+    Leases on units split the work between server processes; each job write is still
+    a compare-and-set on `Job.version`, so a lost lease can never apply stale data.
+    """
+
+    key: str  # f"{user_id}|{instance}"
+    user_id: str
+    instance: str
+    next_poll_at: int
+    lease_owner: str | None = None
+    lease_until: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    paused_reason: str | None = None  # "key_invalid" | "forbidden" | None
+
+
+@dataclass
+class ActionToken:
+    """A single-use emailed token (verification or password reset), stored hashed."""
+
+    token_hash: str
+    user_id: str
+    purpose: TokenPurpose
+    expires_at: int
+    created_at: int
+    data: dict[str, Any] = field(default_factory=dict)  # e.g. {"email": new address}
+
+
+@dataclass
+class Notification:
+    """One email in the persistent outbox; `dedupe_key` is unique, so enqueue is idempotent."""
+
+    id: str
+    dedupe_key: str
+    user_id: str | None
+    kind: str  # job_status | group | key_invalid | forbidden | job_lost | verify | reset | notice
+    to_addr: str
+    subject: str
+    text: str
+    html: str
+    created_at: int
+    job_id: str | None = None
+    state: DeliveryState = "pending"
+    attempts: int = 0
+    next_attempt_at: int = 0
+    lease_owner: str | None = None
+    lease_until: int = 0
+    last_error: str | None = None
+    sent_at: int | None = None
+
+
+@dataclass
+class ThrottleState:
+    key: str
+    count: int
+    window_start: int
+
+
+@dataclass
+class JobQuery:
+    user_id: str | None  # None: every user's jobs (admins)
+    statuses: list[str] | None = None
+    active: bool | None = None  # True: watch_state active/paused; False: final/lost
+    label: str | None = None
+    group: str | None = None
+    updated_after: int | None = None  # the changes feed for the Lab panel
+    limit: int = 50
+    offset: int = 0

@@ -1,0 +1,69 @@
+"""Errors services raise; the handler layer turns each into a JSON error response.
+
+Services know nothing of tornado, but an error does carry the HTTP status it means,
+so every layer agrees on it (the jupyter-scheduler way).
+"""
+
+from __future__ import annotations
+
+
+class QJMError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return {"error": body}
+
+
+class InvalidInput(QJMError):
+    status = 422
+    code = "invalid"
+
+
+class Unauthorized(QJMError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(QJMError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(QJMError):
+    status = 404
+    code = "not_found"
+
+
+class AlreadyExists(QJMError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(QJMError):
+    status = 413
+    code = "too_large"
+
+
+class TooManyRequests(QJMError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = max(1, int(retry_after))
+
+
+class ServiceUnavailable(QJMError):
+    status = 503
+    code = "unavailable"

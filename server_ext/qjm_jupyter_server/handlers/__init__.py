@@ -1,0 +1,10 @@
+"""Every qjm route. Each module lists its handler classes; the app registers them all."""
+
+from __future__ import annotations
+
+from .base import QJMHandler
+from .status import StatusHandler
+
+HANDLERS: list[type[QJMHandler]] = [
+    StatusHandler,
+]

@@ -1,0 +1,179 @@
+"""The thin layer every qjm handler shares: bearer-JWT auth, JSON in and out, errors.
+
+A handler subclass declares `route` (relative to base_url) and `spec` (one `Op` per
+verb); its verb methods then only parse (`self.body()` / `self.query()`), call a
+service and `self.send(...)` the result.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from urllib.parse import parse_qsl
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from pydantic import BaseModel, ValidationError
+from tornado import web
+
+from ..api.spec import Op
+from ..errors import InvalidInput, PayloadTooLarge, QJMError, TooManyRequests, Unauthorized
+
+if TYPE_CHECKING:
+    from ..domain import User
+    from ..services import Services
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_BODY_BYTES = 1024 * 1024
+VERBS = ("get", "post", "put", "patch", "delete")
+
+
+def validation_error(exc: ValidationError) -> InvalidInput:
+    """The first pydantic error, as one message naming its field."""
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__") or None
+    msg = first.get("msg", "invalid value")
+    return InvalidInput(f"{field}: {msg}" if field else msg, field=field)
+
+
+def _guarded(method: Callable[..., Awaitable[Any] | Any]) -> Callable[..., Awaitable[Any]]:
+    """Turn QJMError / ValidationError raised by a verb into our JSON error response."""
+
+    @functools.wraps(method)
+    async def wrapper(self: QJMHandler, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = method(self, *args, **kwargs)
+            if isinstance(result, Awaitable):
+                result = await result
+            return result
+        except ValidationError as exc:
+            self.send_qjm_error(validation_error(exc))
+        except QJMError as exc:
+            self.send_qjm_error(exc)
+
+    return wrapper
+
+
+class QJMHandler(ExtensionHandlerMixin, APIHandler):
+    """Base of every qjm route (which do their own auth, see jupyter.md §1)."""
+
+    route: ClassVar[str] = ""
+    spec: ClassVar[dict[str, Op]] = {}
+
+    user: User | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Jupyter's own auth does not apply to qjm routes (a qjm JWT is no Jupyter token),
+        # so every verb is marked for Jupyter's layer and checked by `prepare` instead.
+        for verb in VERBS:
+            if verb in cls.__dict__:
+                setattr(cls, verb, allow_unauthenticated(_guarded(cls.__dict__[verb])))
+
+    # -- jupyter_server hooks -------------------------------------------------------------
+    def check_xsrf_cookie(self) -> None:
+        # The bearer token travels in a header, never as an ambient cookie: no XSRF risk.
+        return None
+
+    @property
+    def services(self) -> Services:
+        return self.extensionapp.services  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def op(self) -> Op | None:
+        return self.spec.get(self.request.method.lower()) if self.request.method else None
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self._finished:
+            return
+        try:
+            length = int(self.request.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES or len(self.request.body or b"") > MAX_BODY_BYTES:
+                raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes", field="body")
+            await self.services.ensure_open()
+            op = self.op
+            if op is not None and op.auth:
+                self.user = await self.services.accounts.authenticate(self._bearer_token())
+        except QJMError as exc:
+            self.send_qjm_error(exc)
+
+    def _bearer_token(self) -> str:
+        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("missing bearer token: log in at qjm/api/auth/login and send 'Authorization: Bearer <token>'")
+        return token.strip()
+
+    # -- parsing --------------------------------------------------------------------------
+    def body(self, model: type[M] | None = None) -> M:
+        """Validate the request body with the operation's declared model."""
+        op = self.op
+        model = model or (op.body if op else None)  # type: ignore[assignment]
+        assert model is not None, "operation declares no body model"
+        ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        raw = self.request.body or b""
+        if op is not None and op.form and ctype == "application/x-www-form-urlencoded":
+            try:
+                data: Any = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+            except UnicodeDecodeError:
+                raise InvalidInput("form body is not UTF-8", field="body") from None
+        else:
+            if not raw.strip():
+                raise InvalidInput("request body is empty; send a JSON object", field="body")
+            try:
+                data = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                raise InvalidInput("request body is not valid JSON", field="body") from None
+        return model.model_validate(data)  # type: ignore[return-value]
+
+    def query(self, model: type[M] | None = None) -> M:
+        """Validate query parameters (repeated keys become lists) with the declared model."""
+        op = self.op
+        model = model or (op.query if op else None)  # type: ignore[assignment]
+        assert model is not None, "operation declares no query model"
+        data: dict[str, Any] = {}
+        for key, values in self.request.query_arguments.items():
+            decoded = [v.decode("utf-8", "replace") for v in values]
+            data[key] = decoded if len(decoded) > 1 else decoded[0]
+        return model.model_validate(data)  # type: ignore[return-value]
+
+    # -- responses ------------------------------------------------------------------------
+    def send(self, payload: BaseModel | dict[str, Any] | list[Any] | None, status: int | None = None) -> None:
+        op = self.op
+        self.set_status(status or (op.status if op else 200))
+        if payload is None or self.get_status() == 204:
+            self.finish()
+            return
+        if isinstance(payload, BaseModel):
+            text = payload.model_dump_json(by_alias=True)
+        else:
+            text = json.dumps(payload, default=str)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(text)
+
+    def send_qjm_error(self, exc: QJMError) -> None:
+        if self._finished:
+            return
+        self.clear()
+        self.set_status(exc.status)
+        if isinstance(exc, TooManyRequests):
+            self.set_header("Retry-After", str(exc.retry_after))
+        if exc.status == 401:
+            self.set_header("WWW-Authenticate", 'Bearer realm="qjm"')
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(exc.to_json()))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors raised outside our services (405, Jupyter's origin check, a bug) stay JSON."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = self._reason
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        if status_code >= 500:
+            message = "internal error; the server log has the details"
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"error": {"code": f"http_{status_code}", "message": message}}))

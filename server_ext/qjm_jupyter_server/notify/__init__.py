@@ -1,0 +1,1 @@
+"""Email: composing messages into the outbox, and the sender that drains it."""

@@ -1,0 +1,83 @@
+"""Wiring: the one place that builds the services and hands them their collaborators.
+
+The app (or a test, or a benchmark) builds a `Services` from a `Settings`, a store and
+a key ring; handlers reach the services through it. Nothing here knows tornado.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+
+from .accounts import AccountService
+from .clock import Clock, SystemClock
+from .jobs import JobService
+from .notify.messages import MessageFactory
+from .notify.sender import Sender
+from .secrets import KeyRing
+from .settings import Settings
+from .store import Store
+from .watcher.ibm import IBMClient
+from .watcher.poller import Poller
+
+log = logging.getLogger("qjm")
+
+
+def worker_name() -> str:
+    """Identifies this process in leases, so several servers can share one MongoDB."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    keyring: KeyRing
+    clock: Clock = field(default_factory=SystemClock)
+    owner: str = field(default_factory=worker_name)
+
+    def __post_init__(self) -> None:
+        self.messages = MessageFactory(self.settings)
+        self.accounts = AccountService(self.store, self.keyring, self.messages, self.settings, self.clock)
+        self.jobs = JobService(self.store, self.messages, self.settings, self.clock)
+        self.ibm = IBMClient(self.settings)
+        self.poller = Poller(self.store, self.keyring, self.messages, self.ibm, self.settings, self.clock, self.owner)
+        self.sender = Sender(self.store, self.settings, self.clock, self.owner)
+        self._open_lock = asyncio.Lock()
+        self._opened = False
+
+    def refresh_settings(self) -> None:
+        """Hand a new Settings to every service (each keeps it as `.settings`)."""
+        for svc in (self.messages, self.accounts, self.jobs, self.ibm, self.poller, self.sender):
+            svc.settings = self.settings
+
+    async def ensure_open(self) -> None:
+        """Open the store once (lazily, so the API works before background tasks start)."""
+        if self._opened:
+            return
+        async with self._open_lock:
+            if not self._opened:
+                await self.store.open()
+                await self.accounts.promote_configured_admins()
+                self._opened = True
+
+    async def start_background(self) -> None:
+        await self.ensure_open()
+        await self.poller.start()
+        await self.sender.start()
+
+    async def close(self) -> None:
+        """Stop background work, then close clients and the store; never raises."""
+        for name, closer in (
+            ("poller", self.poller.stop),
+            ("sender", self.sender.stop),
+            ("ibm client", self.ibm.aclose),
+            ("store", self.store.close),
+        ):
+            try:
+                await closer()
+            except Exception:  # noqa: BLE001 - shutdown must go on (jupyter-ai#448)
+                log.exception("qjm: error while stopping the %s", name)

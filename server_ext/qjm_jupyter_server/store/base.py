@@ -1,0 +1,170 @@
+"""The one interface between the services and a database.
+
+Two implementations (`sqlite.py`, `mongo.py`) pass one contract suite
+(`tests/store/test_contract.py`). Every method is a single atomic operation on one
+record (or one SQLite transaction); there are no multi-document transactions, so the
+MongoDB backend works on a standalone server as well as on a replica set.
+
+Conventions: times are epoch ms ints; ids are app-made strings; lists come newest
+first unless a method says otherwise; "not found" is `None`/`False`, not an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from ..domain import (
+    ActionToken,
+    Job,
+    JobQuery,
+    Notification,
+    PollUnit,
+    StatusEvent,
+    ThrottleState,
+    User,
+)
+
+
+class StoreError(Exception):
+    """Base class for errors a store raises on purpose."""
+
+
+class Conflict(StoreError):
+    """A unique constraint was hit (an email already registered, for instance)."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be written (read-only file, disk full, server down)."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    # -- lifecycle ------------------------------------------------------------------
+    async def open(self) -> None:
+        """Create schema / indexes, run migrations. Idempotent."""
+
+    async def close(self) -> None: ...
+
+    # -- users ------------------------------------------------------------------------
+    async def create_user(self, user: User) -> None:
+        """Insert; raises Conflict if the (lower-cased) email is taken."""
+
+    async def get_user(self, user_id: str) -> User | None: ...
+
+    async def get_user_by_email(self, email: str) -> User | None: ...
+
+    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> User | None:
+        """Set the given User fields; returns the updated user. Raises Conflict on a taken email."""
+
+    async def bump_token_version(self, user_id: str, now: int) -> User | None:
+        """Atomically increment `token_version` (revokes every JWT issued before)."""
+
+    async def list_users(self, limit: int, offset: int) -> list[User]:
+        """Oldest first (stable for admins paging through)."""
+
+    async def count_users(self) -> int: ...
+
+    async def delete_user(self, user_id: str) -> bool:
+        """Delete the user, their jobs, poll units and action tokens. Outbox rows stay (delivery log)."""
+
+    # -- single-use action tokens -----------------------------------------------------
+    async def put_action_token(self, token: ActionToken) -> None: ...
+
+    async def consume_action_token(self, token_hash: str, purpose: str, now: int) -> ActionToken | None:
+        """Atomically delete and return the token if it exists, has this purpose and is unexpired."""
+
+    async def delete_action_tokens(self, user_id: str, purpose: str) -> int: ...
+
+    # -- login throttling (fixed windows, shared across processes) ---------------------
+    async def throttle_hit(self, key: str, now: int, window_ms: int) -> ThrottleState:
+        """Count one failure for key; a window older than window_ms restarts at 1."""
+
+    async def throttle_get(self, key: str) -> ThrottleState | None: ...
+
+    async def throttle_clear(self, key: str) -> None: ...
+
+    # -- jobs ---------------------------------------------------------------------------
+    async def register_jobs(self, jobs: Sequence[Job]) -> list[tuple[Job, bool]]:
+        """Insert each job, or merge into the one the user already watches with the same
+        `ibm_job_id`: `notify_status` becomes the union (vocabulary order), `label`/`group`/
+        `backend`/`instance`/`created` are filled in when given and previously unset, and a
+        paused/lost job whose new registration asks for more becomes active again only if it is
+        not final. Returns (stored job, created?) in input order."""
+
+    async def get_job(self, job_id: str, user_id: str | None = None) -> Job | None:
+        """By our id; with user_id, only that user's job."""
+
+    async def get_job_by_ibm_id(self, user_id: str, ibm_job_id: str) -> Job | None: ...
+
+    async def list_jobs(self, query: JobQuery) -> list[Job]:
+        """Newest registration first (registered_at desc, id desc); with `updated_after`,
+        ordered by updated_at ascending instead (a changes feed)."""
+
+    async def count_jobs(self, query: JobQuery) -> int: ...
+
+    async def update_job(self, job_id: str, user_id: str | None, changes: Mapping[str, Any]) -> Job | None:
+        """Owner edits (notify_status, label, group, watch_state); bumps updated_at via changes."""
+
+    async def delete_job(self, job_id: str, user_id: str | None) -> bool: ...
+
+    async def delete_jobs_of_user(self, user_id: str) -> int: ...
+
+    async def list_active_jobs(self, user_id: str, instance: str) -> list[Job]:
+        """Jobs with watch_state 'active' and source 'ibm' on this (user, instance)."""
+
+    async def cas_job(
+        self,
+        job_id: str,
+        expected_version: int,
+        changes: Mapping[str, Any],
+        append_history: Sequence[StatusEvent] = (),
+    ) -> Job | None:
+        """Compare-and-set: apply changes (+history, capped at the last 100 events) and
+        increment `version` only if the job's version is still expected_version. Returns the
+        new job, or None when someone else wrote first (or the job is gone)."""
+
+    async def purge_jobs(self, finished_before: int) -> int:
+        """Retention: delete final/lost jobs whose updated_at is older. Returns the count."""
+
+    # -- poll units (leases for the watcher) ---------------------------------------------
+    async def touch_poll_unit(self, user_id: str, instance: str, now: int) -> None:
+        """Create the unit if missing; make it due no later than `now`; clears paused_reason
+        only via wake_user_units."""
+
+    async def claim_poll_units(self, owner: str, now: int, lease_ms: int, limit: int) -> list[PollUnit]:
+        """Atomically lease up to `limit` units with next_poll_at <= now, no live lease
+        (lease_until < now) and no paused_reason, earliest due first."""
+
+    async def release_poll_unit(self, key: str, owner: str, changes: Mapping[str, Any]) -> bool:
+        """Fenced: apply changes (next_poll_at, failures, last_error, paused_reason) and drop
+        the lease only if `owner` still holds it."""
+
+    async def wake_user_units(self, user_id: str, now: int) -> int:
+        """Clear paused_reason and make every unit of the user due now (key replaced)."""
+
+    async def delete_poll_unit(self, key: str, owner: str) -> bool:
+        """Fenced delete of a unit with nothing left to watch."""
+
+    async def get_poll_unit(self, key: str) -> PollUnit | None: ...
+
+    # -- outbox ----------------------------------------------------------------------------
+    async def enqueue(self, notifications: Sequence[Notification]) -> int:
+        """Insert those whose dedupe_key is new; returns how many were inserted."""
+
+    async def claim_outbox(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Notification]:
+        """Lease up to `limit` pending rows with next_attempt_at <= now and no live lease,
+        oldest first; increments `attempts`."""
+
+    async def mark_sent(self, notification_id: str, owner: str, now: int) -> bool:
+        """Fenced; state 'sent', sent_at, lease dropped; the body (text/html) is cleared,
+        since it may hold a single-use link."""
+
+    async def mark_retry(self, notification_id: str, owner: str, next_attempt_at: int, error: str) -> bool: ...
+
+    async def mark_failed(self, notification_id: str, owner: str, error: str, now: int) -> bool: ...
+
+    async def list_notifications(self, user_id: str | None, limit: int, offset: int) -> list[Notification]:
+        """Newest first; user_id None lists all (admins)."""
+
+    async def count_outbox(self, state: str | None = None) -> int: ...

@@ -1,0 +1,1 @@
+"""The background watcher: IBM Quantum client, transition rules, poller."""
