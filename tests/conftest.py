@@ -1,0 +1,5 @@
+"""Shared test wiring. Fixture modules live in tests/fixtures/, one concern each."""
+
+pytest_plugins = [
+    "tests.fixtures.server",
+]
