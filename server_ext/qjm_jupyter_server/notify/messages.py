@@ -1,23 +1,193 @@
 """Composing emails (subject, text, HTML) from templates into outbox rows.
 
-STUB: the signatures below are the contract other parts rely on.
+Every method returns a `Notification` with a deterministic `dedupe_key`, so enqueuing
+the same event twice (a retried poll, two server processes) stores one email.
+Subjects are built here, in one line: user-controlled text is stripped of CR/LF.
 """
 
 from __future__ import annotations
 
-from ..domain import Job, Notification, User
+import hashlib
+from typing import Any, Literal
+
+from qjm_jupyter.statuses import FINAL_STATUSES
+
+from ..domain import Job, Notification, User, new_id
 from ..settings import Settings
+from .facts import job_facts, lab_link, one_line, page_link, utc
+from .render import render
+
+Milestone = Literal["first_running", "all_final"]
+
+
+def token_digest(token: str) -> str:
+    """Dedupe keys name a token by its hash: the outbox never needs the token to dedupe."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class MessageFactory:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    # -- plumbing ---------------------------------------------------------------------------
+    def _compose(
+        self,
+        *,
+        template: str,
+        kind: str,
+        dedupe_key: str,
+        user: User,
+        subject: str,
+        now: int,
+        to_addr: str | None = None,
+        job_id: str | None = None,
+        **context: Any,
+    ) -> Notification:
+        subject = one_line(f"[qjm] {subject}")
+        ctx: dict[str, Any] = {
+            "subject": subject,
+            "user_email": user.email,
+            "now": utc(now),
+            "settings_url": lab_link(self.settings, **{"qjm-settings": "1"}),
+            "public_url": self.settings.public_url,
+            **context,
+        }
+        tdir = self.settings.templates_dir
+        return Notification(
+            id=new_id("n_"),
+            dedupe_key=dedupe_key,
+            user_id=user.id,
+            kind=kind,
+            to_addr=to_addr or user.email,
+            subject=subject,
+            text=render(tdir, f"{template}.txt.j2", ctx),
+            html=render(tdir, f"{template}.html.j2", ctx),
+            created_at=now,
+            job_id=job_id,
+        )
+
+    # -- account mail -------------------------------------------------------------------------
     def verify_email(self, user: User, token: str, to_addr: str, now: int) -> Notification:
-        raise NotImplementedError
+        return self._compose(
+            template="verify_email",
+            kind="verify",
+            dedupe_key=f"verify:{token_digest(token)}",
+            user=user,
+            to_addr=to_addr,
+            subject="Confirm your email address",
+            now=now,
+            link=page_link(self.settings, "verify", token),
+            hours=max(1, self.settings.verify_token_ttl // 3600),
+        )
 
     def reset_password(self, user: User, token: str, now: int) -> Notification:
-        raise NotImplementedError
+        return self._compose(
+            template="reset_password",
+            kind="reset",
+            dedupe_key=f"reset:{token_digest(token)}",
+            user=user,
+            subject="Reset your password",
+            now=now,
+            link=page_link(self.settings, "reset", token),
+            minutes=max(1, self.settings.reset_token_ttl // 60),
+        )
 
+    def account_notice(self, user: User, subject_line: str, body_text: str, now: int) -> Notification:
+        """Security notices (password changed, email changed, someone tried to register)."""
+        digest = hashlib.sha256(f"{subject_line}\0{body_text}".encode()).hexdigest()[:16]
+        return self._compose(
+            template="account_notice",
+            kind="notice",
+            dedupe_key=f"notice:{user.id}:{digest}:{now}",
+            user=user,
+            subject=subject_line,
+            now=now,
+            body=body_text,
+        )
+
+    def test_message(self, user: User, now: int) -> Notification:
+        return self._compose(
+            template="test_message",
+            kind="test",
+            dedupe_key=f"test:{user.id}:{now}",
+            user=user,
+            subject="Test email: notifications reach you",
+            now=now,
+        )
+
+    # -- job mail -------------------------------------------------------------------------------
     def job_status(self, user: User, job: Job, entered: list[str], now: int) -> Notification:
-        raise NotImplementedError
+        facts = job_facts(job, self.settings)
+        shown = entered[-1] if entered else job.status
+        return self._compose(
+            template="job_status",
+            kind="job_status",
+            dedupe_key=f"job:{job.id}:{'+'.join(entered)}",
+            user=user,
+            subject=f"{shown} · {one_line(facts.title, 80)} · {one_line(facts.backend, 40)}",
+            now=now,
+            job_id=job.id,
+            job=facts,
+            entered=entered,
+            shown=shown,
+            final=shown in FINAL_STATUSES,
+        )
+
+    def group_milestone(self, user: User, group: str, jobs: list[Job], milestone: Milestone, now: int) -> Notification:
+        facts = [job_facts(j, self.settings) for j in jobs]
+        counts: dict[str, int] = {}
+        for j in jobs:
+            counts[j.status] = counts.get(j.status, 0) + 1
+        if milestone == "first_running":
+            headline = f"group {one_line(group, 80)}: first job running"
+        else:
+            summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            headline = f"group {one_line(group, 80)}: all {len(jobs)} jobs finished ({summary})"
+        return self._compose(
+            template="group_milestone",
+            kind="group",
+            dedupe_key=f"group:{user.id}:{group}:{milestone}",
+            user=user,
+            subject=headline,
+            now=now,
+            group=group,
+            milestone=milestone,
+            jobs=facts,
+            counts=counts,
+            manage_url=lab_link(self.settings, **{"qjm-group": group}),
+        )
+
+    def key_invalid(self, user: User, now: int) -> Notification:
+        return self._compose(
+            template="key_invalid",
+            kind="key_invalid",
+            dedupe_key=f"keyinvalid:{user.id}:{user.ibm_key_updated_at}",
+            user=user,
+            subject="Your IBM Quantum API key was rejected; watching is paused",
+            now=now,
+            last4=user.ibm_key_last4,
+        )
+
+    def instance_forbidden(self, user: User, instance: str, now: int) -> Notification:
+        return self._compose(
+            template="instance_forbidden",
+            kind="forbidden",
+            dedupe_key=f"forbidden:{user.id}:{instance}",
+            user=user,
+            subject="No access to an IBM Quantum instance; its jobs are paused",
+            now=now,
+            instance=instance,
+        )
+
+    def job_lost(self, user: User, job: Job, now: int) -> Notification:
+        facts = job_facts(job, self.settings)
+        return self._compose(
+            template="job_lost",
+            kind="job_lost",
+            dedupe_key=f"lost:{job.id}",
+            user=user,
+            subject=f"LOST · {one_line(facts.title, 80)} · IBM Quantum no longer knows this job",
+            now=now,
+            job_id=job.id,
+            job=facts,
+        )

@@ -1,0 +1,126 @@
+"""What an email says about a job, computed once from its record for every template.
+
+Templates only lay facts out; the arithmetic (queue and run time from the status
+history, UTC formatting, links) lives here so the text and HTML parts always agree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import quote, urlencode
+
+from ..domain import Job
+from ..settings import Settings
+
+IBM_WORKLOADS_URL = "https://quantum.cloud.ibm.com/workloads"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+SUBJECT_MAX = 200
+
+
+def one_line(value: object, limit: int = SUBJECT_MAX) -> str:
+    """Collapse control characters (CR/LF above all) so a label can never add a header line."""
+    text = _CONTROL.sub(" ", str(value or ""))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def utc(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(ms: int | None) -> str:
+    """Human durations ('1 h 02 min', '45 s'); None when the span is unknown."""
+    if ms is None or ms < 0:
+        return "—"
+    seconds = ms // 1000
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours:02d} h"
+
+
+def ibm_job_url(job: Job) -> str | None:
+    """The job on IBM Quantum Platform's Workloads page; local jobs have none."""
+    if job.source != "ibm" or not job.ibm_job_id:
+        return None
+    return f"{IBM_WORKLOADS_URL}/{quote(job.ibm_job_id, safe='')}"
+
+
+def lab_link(settings: Settings, **params: str) -> str:
+    """A link into JupyterLab that the qjm panel understands (opens the job or the settings)."""
+    return f"{settings.public_url}lab?{urlencode(params)}"
+
+
+def page_link(settings: Settings, page: str, token: str) -> str:
+    return f"{settings.public_url}qjm/{page}?{urlencode({'token': token})}"
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    status: str
+    at: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class JobFacts:
+    id: str
+    ibm_job_id: str
+    title: str  # label, or the IBM job id
+    label: str | None
+    group: str | None
+    backend: str
+    instance: str
+    status: str
+    timeline: list[TimelineRow]
+    queued_for: str
+    ran_for: str
+    error_reason: str | None
+    ibm_url: str | None
+    manage_url: str
+
+
+def _first_at(job: Job, statuses: set[str]) -> int | None:
+    times = [e.at for e in job.history if e.status in statuses]
+    return min(times) if times else None
+
+
+def job_facts(job: Job, settings: Settings) -> JobFacts:
+    """Queue time runs from submission (IBM's `created`, else registration) to the first
+    RUNNING; run time from the first RUNNING to the first final status."""
+    submitted = job.created or _first_at(job, {"QUEUED", "INITIALIZING", "VALIDATING"}) or job.registered_at
+    started = _first_at(job, {"RUNNING"})
+    ended = _first_at(job, {"DONE", "ERROR", "CANCELLED"})
+    queued = None
+    if started is not None:
+        queued = started - submitted
+    elif ended is None:
+        queued = None
+    ran = ended - started if (started is not None and ended is not None) else None
+    reason = job.error_reason or next((e.reason for e in reversed(job.history) if e.reason), None)
+    return JobFacts(
+        id=job.id,
+        ibm_job_id=job.ibm_job_id,
+        title=one_line(job.label or job.ibm_job_id),
+        label=one_line(job.label) if job.label else None,
+        group=one_line(job.group) if job.group else None,
+        backend=job.backend or "unknown backend",
+        instance=job.instance or "—",
+        status=job.status,
+        timeline=[TimelineRow(e.status, utc(e.at), e.reason) for e in job.history],
+        queued_for=duration(queued),
+        ran_for=duration(ran),
+        error_reason=reason,
+        ibm_url=ibm_job_url(job),
+        manage_url=lab_link(settings, **{"qjm-job": job.id}),
+    )
