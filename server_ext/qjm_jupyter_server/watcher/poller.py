@@ -1,28 +1,330 @@
 """The poller task: claims poll units, asks IBM, applies transitions.
 
-STUB: the signatures below are the contract other parts rely on.
+Work is split in poll units, one per (user, instance) (domain.PollUnit). A cycle
+claims every due unit under a lease, and per unit makes ONE listing call
+(`pending_jobs`) plus one `get_job` per watched job that left the pending list
+(ibm_quantum.md §7.2), so IBM calls grow with users and finished jobs, not with
+watched jobs. Several server processes may run this loop on one database: the lease
+decides who polls a unit, the job compare-and-set decides whose write counts, and
+the outbox dedupe key makes a doubly-detected change one email.
+
+Errors follow ibm_quantum.md §7.5. Nothing here ever deletes a job; a unit is
+deleted only when it has no active job left (registration touches it again).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from qjm_jupyter.statuses import UnknownStatus
+
 from ..clock import Clock
+from ..domain import Job, JobQuery, PollUnit, User
 from ..notify.messages import MessageFactory
 from ..secrets import KeyRing
 from ..settings import Settings
 from ..store import Store
-from .ibm import IBMClient
+from .ibm import IBMClient, IBMError, IBMJobState
+from .transitions import apply_observation, may_mail
+
+log = logging.getLogger("qjm.watcher")
+
+CLAIM_BATCH = 200  # units leased per store call
+MISSES_BEFORE_LOST = 3  # consecutive 404s before a job is declared lost
+RETRY_AFTER_CAP = 300.0  # seconds (§7.5)
+TRANSIENT_CAP = 600.0  # seconds: transient backoff never exceeds 10 min
+RATE_LIMIT_CAP = 900.0  # seconds: 429 without Retry-After, up to 15 min
+JITTER = 0.10  # ± share of the poll interval, so units spread out over time
+COUNT_REFRESH = 5.0  # seconds between two recounts of active jobs for has_work()
+
+
+@dataclass
+class CycleStats:
+    """What one cycle did; tests and the benchmark read it instead of sleeping."""
+
+    units: int = 0  # units claimed
+    listings: int = 0  # pending_jobs calls
+    gets: int = 0  # get_job calls
+    observations: int = 0  # jobs whose status was applied (changed or not)
+    changes: int = 0  # jobs whose status changed
+    errors: dict[str, int] = field(default_factory=dict)  # IBMError kind -> count
+    paused: int = 0  # units paused (key invalid, forbidden)
+    deleted: int = 0  # units deleted (nothing left to watch)
+    lost: int = 0  # jobs declared lost
+    duration_ms: float = 0.0
+
+    @property
+    def ibm_calls(self) -> int:
+        return self.listings + self.gets
+
+    def add_error(self, kind: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
 class Poller:
     def __init__(self, store: Store, keyring: KeyRing, messages: MessageFactory, ibm: IBMClient, settings: Settings, clock: Clock, owner: str) -> None:
         self.store, self.keyring, self.messages, self.ibm = store, keyring, messages, ibm
         self.settings, self.clock, self.owner = settings, clock, owner
+        self.running = False
+        self.last_stats: CycleStats | None = None
+        self.cycles = 0
+        self._task: asyncio.Task[None] | None = None
+        self._cycle: asyncio.Task[CycleStats] | None = None
+        self._active_count = 0
+        self._counted_at = 0.0
+        self._sem: asyncio.Semaphore | None = None
 
+    # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        return None
+        if self._task is not None:
+            return
+        self.running = True
+        await self._refresh_count(force=True)
+        self._task = asyncio.create_task(self._loop(), name="qjm-poller")
 
     async def stop(self) -> None:
-        return None
+        """Cancel the loop and any cycle in flight, and wait for both to end."""
+        self.running = False
+        for task in (self._task, self._cycle):
+            if task is not None and not task.done():
+                task.cancel()
+        for task in (self._task, self._cycle):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._task = self._cycle = None
 
     def has_work(self) -> bool:
-        return False
+        """Jobs are being watched (a cached count, refreshed by the loop)."""
+        return self._active_count > 0
+
+    @property
+    def tick(self) -> float:
+        return max(0.05, min(self.settings.poll_interval, 1.0))
+
+    async def _loop(self) -> None:
+        while self.running:
+            if self._cycle is None or self._cycle.done():
+                # A cycle still in flight is not doubled: this tick is skipped.
+                self._cycle = asyncio.create_task(self._guarded_cycle(), name="qjm-poll-cycle")
+            await asyncio.sleep(self.tick)
+
+    async def _guarded_cycle(self) -> CycleStats:
+        try:
+            return await self.run_cycle()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - one bad cycle (database down) must not end watching
+            log.exception("qjm: poll cycle failed; retrying next tick")
+            return CycleStats()
+
+    async def _refresh_count(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._counted_at < COUNT_REFRESH:
+            return
+        self._counted_at = time.monotonic()
+        try:
+            self._active_count = await self.store.count_jobs(JobQuery(user_id=None, active=True, limit=1))
+        except Exception:  # noqa: BLE001 - has_work() is advisory
+            log.debug("qjm: could not count active jobs", exc_info=True)
+
+    # -- one cycle ---------------------------------------------------------------------------
+    async def run_cycle(self) -> CycleStats:
+        """Poll every unit due now, once; returns what was done. Never sleeps."""
+        started = time.perf_counter()
+        stats = CycleStats()
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(max(1, self.settings.ibm_concurrency))
+        lease_ms = int(self.settings.lease_seconds * 1000)
+        seen: set[str] = set()
+        while True:
+            now = self.clock.now_ms()
+            units = await self.store.claim_poll_units(self.owner, now, lease_ms, CLAIM_BATCH)
+            units = [u for u in units if u.key not in seen]
+            if not units:
+                break
+            seen.update(u.key for u in units)
+            stats.units += len(units)
+            await asyncio.gather(*(self._poll_unit_safely(u, stats) for u in units))
+            if len(units) < CLAIM_BATCH:
+                break
+        self.cycles += 1
+        stats.duration_ms = (time.perf_counter() - started) * 1000
+        self.last_stats = stats
+        await self._refresh_count(force=stats.changes > 0 or stats.deleted > 0)
+        return stats
+
+    async def _poll_unit_safely(self, unit: PollUnit, stats: CycleStats) -> None:
+        try:
+            release = await self._poll_unit(unit, stats)
+        except Exception as exc:  # noqa: BLE001 - a store error or a bug: back off, keep the lease fenced
+            log.exception("qjm: polling unit %s failed", _unit_label(unit))
+            stats.add_error("internal")
+            release = self._backoff(unit, "internal", f"internal error: {type(exc).__name__}", None)
+        if release is None:
+            return  # deleted
+        with contextlib.suppress(Exception):
+            await self.store.release_poll_unit(unit.key, self.owner, release)
+
+    def _next_poll(self, now: int) -> int:
+        interval = self.settings.poll_interval
+        return now + int(interval * 1000 * random.uniform(1 - JITTER, 1 + JITTER))
+
+    async def _poll_unit(self, unit: PollUnit, stats: CycleStats) -> dict[str, Any] | None:
+        """Poll one unit; returns the release changes, or None when the unit was deleted."""
+        user = await self.store.get_user(unit.user_id)
+        jobs = await self.store.list_active_jobs(unit.user_id, unit.instance) if user else []
+        if user is None or not user.is_active or not jobs:
+            await self.store.delete_poll_unit(unit.key, self.owner)
+            stats.deleted += 1
+            return None
+        if not user.ibm_key_cipher or user.ibm_key_state == "invalid":
+            # Nothing to poll with: wait for a new key (accounts wakes the unit).
+            stats.paused += 1
+            return {"paused_reason": "key_invalid", "last_error": "no valid IBM Quantum API key"}
+        by_ibm_id = {j.ibm_job_id: j for j in jobs}
+
+        try:
+            key = self.keyring.decrypt(user.id, user.ibm_key_cipher)
+        except Exception:  # noqa: BLE001 - token_keys changed without rotation: no usable key
+            log.error("qjm: the stored IBM key of user %s cannot be decrypted (token_keys changed?)", user.id)
+            stats.paused += 1
+            return {"paused_reason": "key_invalid", "last_error": "stored IBM Quantum API key cannot be decrypted"}
+        try:
+            pending = await self._call(stats, self.ibm.pending_jobs(key, unit.instance), listing=True)
+        except IBMError as exc:
+            if exc.kind == "auth_invalid":
+                self.ibm.forget_key(key)
+            return await self._unit_error(unit, user, exc, stats)
+
+        missing: list[Job] = []
+        for ibm_id, job in by_ibm_id.items():
+            state = pending.get(ibm_id)
+            if state is None:
+                missing.append(job)
+            else:
+                await self._observe(user, job, state, stats)
+
+        for job in missing:
+            try:
+                state = await self._call(stats, self.ibm.get_job(key, unit.instance, job.ibm_job_id), listing=False)
+            except IBMError as exc:
+                if exc.kind == "not_found":
+                    await self._missed(user, job, stats)
+                    continue
+                if exc.kind == "forbidden":
+                    await self._job_forbidden(user, job, exc, stats)
+                    continue
+                if exc.kind == "protocol":
+                    stats.add_error("protocol")
+                    await self._job_error(job, f"protocol: {exc}")
+                    continue
+                if exc.kind == "auth_invalid":
+                    self.ibm.forget_key(key)
+                return await self._unit_error(unit, user, exc, stats)
+            await self._observe(user, job, state, stats)
+        del key
+        return {"next_poll_at": self._next_poll(self.clock.now_ms()), "failures": 0, "last_error": None}
+
+    async def _call(self, stats: CycleStats, coro: Any, *, listing: bool) -> Any:
+        assert self._sem is not None
+        if listing:
+            stats.listings += 1
+        else:
+            stats.gets += 1
+        async with self._sem:
+            return await coro
+
+    # -- applying what IBM said ---------------------------------------------------------------
+    async def _observe(self, user: User, job: Job, state: IBMJobState, stats: CycleStats) -> None:
+        stats.observations += 1
+        try:
+            after = await apply_observation(
+                self.store, self.messages, user, job, state.status, state.reason, self.clock.now_ms()
+            )
+        except UnknownStatus:
+            # Never notify on a status we do not know (§7.5 "protocol"): keep it for the log.
+            stats.add_error("protocol")
+            await self._job_error(job, f"unknown status {state.raw_status!r}")
+            return
+        if after is not None and after.status != job.status:
+            stats.changes += 1
+
+    async def _job_error(self, job: Job, message: str) -> None:
+        await self.store.cas_job(job.id, job.version, {"last_error": message[:500], "last_poll_at": self.clock.now_ms()})
+
+    async def _missed(self, user: User, job: Job, stats: CycleStats) -> None:
+        """IBM says 404: confirm over several cycles (eventual consistency) before giving up."""
+        now = self.clock.now_ms()
+        misses = job.misses + 1
+        if misses < MISSES_BEFORE_LOST:
+            await self.store.cas_job(job.id, job.version, {"misses": misses, "last_error": "not found on IBM Quantum", "last_poll_at": now})
+            return
+        if may_mail(user, self.messages):
+            await self.store.enqueue([self.messages.job_lost(user, job, now)])
+        written = await self.store.cas_job(
+            job.id, job.version,
+            {"misses": misses, "watch_state": "lost", "last_error": "not found on IBM Quantum", "last_poll_at": now, "updated_at": now},
+        )
+        if written is not None:
+            stats.lost += 1
+
+    async def _job_forbidden(self, user: User, job: Job, exc: IBMError, stats: CycleStats) -> None:
+        """The key may read the instance but not this job: pause the job alone, tell once."""
+        stats.add_error("forbidden")
+        now = self.clock.now_ms()
+        if may_mail(user, self.messages) and job.instance:
+            await self.store.enqueue([self.messages.instance_forbidden(user, job.instance, now)])
+        await self.store.cas_job(
+            job.id, job.version,
+            {"watch_state": "paused", "last_error": f"forbidden: {exc}"[:500], "last_poll_at": now, "updated_at": now},
+        )
+
+    # -- unit-level errors ---------------------------------------------------------------------
+    async def _unit_error(self, unit: PollUnit, user: User, exc: IBMError, stats: CycleStats) -> dict[str, Any]:
+        stats.add_error(exc.kind)
+        now = self.clock.now_ms()
+        if exc.kind == "auth_invalid":
+            log.warning("qjm: IBM rejected the API key of user %s; their watching is paused", user.id)
+            updated = await self.store.update_user(user.id, {"ibm_key_state": "invalid"}) or user
+            if may_mail(user, self.messages):
+                await self.store.enqueue([self.messages.key_invalid(updated, now)])
+            stats.paused += 1
+            return {"paused_reason": "key_invalid", "last_error": "IBM Quantum rejected the API key", "failures": 0}
+        if exc.kind == "forbidden":
+            log.warning("qjm: user %s has no access to instance %s; paused", user.id, _short(unit.instance))
+            if may_mail(user, self.messages):
+                await self.store.enqueue([self.messages.instance_forbidden(user, unit.instance, now)])
+            stats.paused += 1
+            return {"paused_reason": "forbidden", "last_error": "no access to this IBM Quantum instance", "failures": 0}
+        log.info("qjm: %s from IBM for unit %s: %s", exc.kind, _unit_label(unit), exc)
+        return self._backoff(unit, exc.kind, f"{exc.kind}: {exc}", exc.retry_after)
+
+    def _backoff(self, unit: PollUnit, kind: str, message: str, retry_after: float | None) -> dict[str, Any]:
+        """Next poll of a failing unit; its jobs keep their last known status."""
+        failures = unit.failures + 1
+        base = min(self.settings.poll_interval, 30.0)
+        cap = RATE_LIMIT_CAP if kind == "rate_limited" else TRANSIENT_CAP
+        delay = min(cap, base * (2 ** failures)) * random.uniform(0.8, 1.2)
+        if kind == "rate_limited" and retry_after is not None:
+            delay = max(delay, min(float(retry_after), RETRY_AFTER_CAP))
+        return {
+            "next_poll_at": self.clock.now_ms() + int(delay * 1000),
+            "failures": failures,
+            "last_error": message[:500],
+        }
+
+
+def _short(instance: str) -> str:
+    """Instances are CRNs; the last non-empty field is enough in a log line."""
+    parts = [p for p in instance.split(":") if p]
+    return parts[-1] if parts else instance
+
+
+def _unit_label(unit: PollUnit) -> str:
+    return f"{unit.user_id}|{_short(unit.instance)}"

@@ -1,0 +1,108 @@
+"""Applying an observed status to a stored job: the one write path for status changes.
+
+The poller (IBM jobs) and the kernel report endpoint (local jobs) both come here, so
+mail, history and the compare-and-set fence behave the same for both.
+
+Order matters for crash safety (storage.md §4): the outbox rows are written FIRST,
+the fenced job write SECOND. A crash in between leaves the job at its old status;
+the next observation computes the same due statuses, the same dedupe key, and the
+outbox ignores the second insert. The other order could lose a mail for good.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from ..domain import Job, JobQuery, Notification, StatusEvent, User
+from ..notify.messages import MessageFactory
+from ..store import Store
+from .rules import Decision, decide, group_milestones
+
+log = logging.getLogger("qjm.watcher")
+
+GROUP_LIMIT = 10_000  # jobs read to judge a group milestone
+
+
+def may_mail(user: User, messages: MessageFactory) -> bool:
+    """Job mail goes only to verified addresses unless the operator allows otherwise."""
+    return user.is_verified or not messages.settings.require_verified_email
+
+
+def _changes(job: Job, d: Decision, reason: str | None, now: int) -> dict[str, Any]:
+    changes: dict[str, Any] = {
+        "status": d.status,
+        "watch_state": d.watch_state,
+        "notified": list(d.notified),
+        "updated_at": now,
+        "last_poll_at": now,
+        "misses": 0,
+        "last_error": None,
+    }
+    if d.status in ("ERROR", "CANCELLED"):
+        changes["error_reason"] = reason or job.error_reason
+    return changes
+
+
+async def apply_observation(
+    store: Store,
+    messages: MessageFactory,
+    user: User,
+    job: Job,
+    observed: str,
+    reason: str | None,
+    now: int,
+) -> Job | None:
+    """Record that `job` was seen in status `observed`; queue the mail that makes due.
+
+    Returns the stored job afterwards (unchanged when the observation changes nothing),
+    or None when the job no longer exists. A lost compare-and-set is retried once on a
+    fresh read: another process may have applied the very same change, in which case
+    the re-read decides there is nothing left to do.
+    """
+    mail_ok = may_mail(user, messages)
+    current: Job | None = job
+    for _attempt in range(2):
+        assert current is not None
+        d = decide(current, observed)
+        if d.ignored or not d.changed:
+            if current.misses or current.last_error:
+                # Seen again after a miss or an error: clear them, status unchanged.
+                written = await store.cas_job(current.id, current.version, {"misses": 0, "last_error": None, "last_poll_at": now})
+                return written or await store.get_job(current.id)
+            return current
+        due = list(d.due) if mail_ok else []
+        if not mail_ok:
+            d = replace(d, notified=tuple(current.notified))
+        changes = _changes(current, d, reason, now)
+        if due:
+            preview = replace(current, **{k: v for k, v in changes.items() if k in ("status", "watch_state", "error_reason")})
+            await store.enqueue([messages.job_status(user, preview, due, now)])
+        written = await store.cas_job(
+            current.id, current.version, changes, append_history=[StatusEvent(d.status, now, reason)]
+        )
+        if written is not None:
+            if written.group:
+                await _group_mail(store, messages, user, written, d, now, mail_ok)
+            return written
+        log.debug("qjm: job %s changed under us; re-reading once", current.id)
+        current = await store.get_job(current.id)
+        if current is None:
+            return None
+    return await store.get_job(job.id)
+
+
+async def _group_mail(
+    store: Store, messages: MessageFactory, user: User, job: Job, d: Decision, now: int, mail_ok: bool
+) -> None:
+    """Group milestones are judged after the job's write, on the group as stored."""
+    assert job.group is not None
+    group_jobs = await store.list_jobs(JobQuery(user_id=user.id, group=job.group, limit=GROUP_LIMIT))
+    outcome = group_milestones(d, job, group_jobs)
+    if not outcome.milestones or not mail_ok:
+        return
+    rows: list[Notification] = [
+        messages.group_milestone(user, job.group, group_jobs, milestone, now) for milestone in outcome.milestones
+    ]
+    await store.enqueue(rows)
