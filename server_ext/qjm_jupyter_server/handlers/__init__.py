@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from .base import QJMHandler
+from . import admin, auth, jobs, me
+from .openapi import OpenAPIHandler
 from .status import StatusHandler
 
 HANDLERS: list[type[QJMHandler]] = [
     StatusHandler,
+    OpenAPIHandler,
+    *jobs.HANDLERS,
+    *auth.HANDLERS,
+    *me.HANDLERS,
+    *admin.HANDLERS,
 ]

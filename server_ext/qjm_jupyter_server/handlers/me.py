@@ -1,0 +1,41 @@
+"""`qjm/api/me`: the logged-in user's own account (always the token's user, never an id)."""
+
+from __future__ import annotations
+
+from ..api.accounts import MePatchIn, PasswordIn, UserOut
+from ..api.spec import Op
+from .base import QJMHandler
+
+TAGS = ("me",)
+
+
+class MeHandler(QJMHandler):
+    route = r"/qjm/api/me"
+    spec = {
+        "get": Op("The current user", response=UserOut, tags=TAGS),
+        "patch": Op(
+            "Change the email (re-verified), password, IBM key (null clears), default instance or default statuses",
+            response=UserOut, body=MePatchIn, tags=TAGS, errors=(403, 422),
+        ),
+        "delete": Op("Delete the account and its jobs", body=PasswordIn, status=204, tags=TAGS, errors=(403, 422)),
+    }
+
+    def get(self) -> None:
+        assert self.user is not None
+        self.send(UserOut.from_user(self.user))
+
+    async def patch(self) -> None:
+        assert self.user is not None
+        data = self.body(MePatchIn)
+        changes = {name: getattr(data, name) for name in data.model_fields_set}
+        user = await self.services.accounts.update_me(self.user, changes)
+        self.send(UserOut.from_user(user))
+
+    async def delete(self) -> None:
+        assert self.user is not None
+        data = self.body(PasswordIn)
+        await self.services.accounts.delete_me(self.user, data.password)
+        self.send(None)
+
+
+HANDLERS: list[type[QJMHandler]] = [MeHandler]
