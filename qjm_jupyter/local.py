@@ -1,0 +1,155 @@
+"""Watching local jobs (Aer, qiskit primitives, local runtime mode) from the kernel.
+
+The server cannot see a job that lives in this process, so ONE daemon thread polls the
+jobs' `status()` (a local call, no network) about every half second and reports each
+change to the server with `report_status`; the server then mails as for IBM jobs. The
+thread exits when every watched job is final and starts again when new jobs arrive.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .statuses import UnknownStatus, is_final, normalize_status
+
+if TYPE_CHECKING:
+    from .client import JobManagerClient
+
+log = logging.getLogger("qjm_jupyter.local")
+
+INTERVAL = 0.5
+MAX_REPORT_FAILURES = 20  # then give up on that job (server gone for ~10 s of tries)
+
+
+@dataclass
+class Watched:
+    client: JobManagerClient
+    job: Any
+    job_id: str
+    reported: str | None = None
+    failures: int = 0
+
+
+def _status_of(job: Any) -> tuple[str | None, str | None]:
+    """(status, reason) from the job's own local status(); reason for ERROR when it has one."""
+    try:
+        status = normalize_status(job.status())
+    except UnknownStatus:
+        return None, None
+    except Exception as exc:  # noqa: BLE001 - a broken job is an ERROR, not a dead watcher
+        return "ERROR", f"status() raised {type(exc).__name__}: {exc}"[:500]
+    reason = None
+    if status == "ERROR":
+        for attr in ("error_message", "_error_message"):
+            value = getattr(job, attr, None)
+            try:
+                value = value() if callable(value) else value
+            except Exception:  # noqa: BLE001 - best effort
+                value = None
+            if value:
+                reason = str(value)[:500]
+                break
+    return status, reason
+
+
+class LocalWatcher:
+    def __init__(self, interval: float = INTERVAL) -> None:
+        self.interval = interval
+        self._jobs: dict[str, Watched] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.reports = 0  # successful status reports (tests, benchmarks)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def watched_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._jobs)
+
+    def watch(self, client: JobManagerClient, jobs: Iterable[tuple[Any, str]]) -> None:
+        with self._lock:
+            for job, job_id in jobs:
+                self._jobs[job_id] = Watched(client, job, job_id)
+            self._stop.clear()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="qjm-local-jobs", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def forget(self, job_ids: Iterable[str] | None) -> None:
+        with self._lock:
+            if job_ids is None:
+                self._jobs.clear()
+            else:
+                for job_id in job_ids:
+                    self._jobs.pop(job_id, None)
+
+    def stop(self, timeout: float = 5) -> None:
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def poll_once(self) -> None:
+        """One pass over the jobs: report changes, drop jobs that reached a final status."""
+        with self._lock:
+            items = list(self._jobs.values())
+        for item in items:
+            if self._stop.is_set():
+                return
+            status, reason = _status_of(item.job)
+            if status is None or status == item.reported:
+                continue
+            try:
+                item.client.report_status(item.job_id, status, reason)
+            except Exception as exc:  # noqa: BLE001 - keep watching; the server may come back
+                item.failures += 1
+                log.warning("qjm: could not report %s of local job %s: %s", status, item.job_id, exc)
+                if item.failures >= MAX_REPORT_FAILURES:
+                    self.forget([item.job_id])
+                continue
+            item.reported, item.failures = status, 0
+            self.reports += 1
+            if is_final(status):
+                self.forget([item.job_id])
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            self.poll_once()
+            with self._lock:
+                if not self._jobs:
+                    self._thread = None
+                    return
+            self._wake.wait(self.interval)
+
+
+_watcher: LocalWatcher | None = None
+_watcher_lock = threading.Lock()
+
+
+def watcher() -> LocalWatcher:
+    global _watcher
+    with _watcher_lock:
+        if _watcher is None:
+            _watcher = LocalWatcher()
+        return _watcher
+
+
+def forget(job_ids: Iterable[str] | None) -> None:
+    if _watcher is not None:
+        _watcher.forget(job_ids)
+
+
+def shutdown() -> None:
+    if _watcher is not None:
+        _watcher.stop()
