@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..domain import Job, JobQuery, Notification, StatusEvent, User
+from ..errors import AlreadyExists, NotFound
 from ..notify.messages import MessageFactory
 from ..store import Store
 from .rules import Decision, decide, group_milestones
@@ -106,3 +107,32 @@ async def _group_mail(
         messages.group_milestone(user, job.group, group_jobs, milestone, now) for milestone in outcome.milestones
     ]
     await store.enqueue(rows)
+
+
+async def report_local_status(
+    store: Store,
+    messages: MessageFactory,
+    user: User,
+    job: Job,
+    status: str,
+    reason: str | None,
+    now: int,
+) -> Job:
+    """A kernel reports the status of a job it runs itself (a simulator job).
+
+    Only `source == "local"` jobs take reports: an IBM job's status comes from IBM,
+    and letting a client set it would let a typo mail "DONE" for a job still queued.
+    A report on a job already final changes nothing (kernels may re-report).
+    """
+    if job.user_id != user.id:
+        raise NotFound(f"no job {job.ibm_job_id!r}", field="job_id")
+    if job.source != "local":
+        raise AlreadyExists(
+            f"job {job.ibm_job_id!r} is an IBM Quantum job: its status comes from IBM Quantum, "
+            "not from the kernel; only jobs registered with source \"local\" take status reports",
+            field="job_id",
+        )
+    after = await apply_observation(store, messages, user, job, status, reason, now)
+    if after is None:
+        raise NotFound(f"no job {job.ibm_job_id!r}", field="job_id")
+    return after
