@@ -5,12 +5,14 @@ from __future__ import annotations
 from .base import QJMHandler
 from . import admin, auth, jobs, me
 from .openapi import OpenAPIHandler
+from .report import JobStatusReportHandler
 from .status import StatusHandler
 
 HANDLERS: list[type[QJMHandler]] = [
     StatusHandler,
     OpenAPIHandler,
     *jobs.HANDLERS,
+    JobStatusReportHandler,
     *auth.HANDLERS,
     *me.HANDLERS,
     *admin.HANDLERS,
