@@ -1,16 +1,207 @@
 """Watched jobs: register/merge, list, update, delete. No tornado.
 
-STUB: the signatures below are the contract other parts rely on.
+Every read and write is scoped to the calling user; admins may reach any job. A job
+of another user is reported as "not found" (never "forbidden"), so ids cannot be
+probed for existence.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from qjm_jupyter.statuses import UnknownStatus, normalize_statuses
+
 from .clock import Clock
+from .domain import Job, JobQuery, JobSource, User, new_id
+from .errors import Forbidden, InvalidInput, NotFound
 from .notify.messages import MessageFactory
 from .settings import Settings
 from .store import Store
+
+# IBM Quantum Platform's page of one job. The platform serves every region's jobs from
+# this host (the region is a UI setting), so the URL needs only the job id.
+IBM_WORKLOAD_URL = "https://quantum.cloud.ibm.com/workloads/{job_id}"
+
+LOCAL_CHANNEL = "local"
+
+
+@dataclass
+class JobSpec:
+    """One registration, already validated by the API layer (statuses normalized)."""
+
+    job_id: str
+    backend: str | None = None
+    instance: str | None = None
+    channel: str | None = None
+    created: int | None = None
+    notify_status: list[str] | None = None
+    label: str | None = None
+    group: str | None = None
+    source: JobSource = "ibm"
+
+
+@dataclass
+class Registered:
+    jobs: list[Job]  # one per spec, in request order (duplicates share a job)
+    created: int
+    merged: int
+
+
+def ibm_url(job: Job) -> str | None:
+    if job.source != "ibm":
+        return None
+    return IBM_WORKLOAD_URL.format(job_id=job.ibm_job_id)
 
 
 class JobService:
     def __init__(self, store: Store, messages: MessageFactory, settings: Settings, clock: Clock) -> None:
         self.store, self.messages, self.settings, self.clock = store, messages, settings, clock
+
+    # -- register --------------------------------------------------------------------------
+    async def register(self, user: User, specs: Sequence[JobSpec]) -> Registered:
+        """Store (or merge into) the user's watched jobs and wake the watcher for them.
+
+        A registration asking for a status the job has already entered is stored as is;
+        whether that fires is the watcher's rule, not ours.
+        """
+        if not specs:
+            raise InvalidInput("send at least one job", field="jobs")
+        cap = self.settings.max_jobs_per_request
+        if len(specs) > cap:
+            raise InvalidInput(f"at most {cap} jobs per request (got {len(specs)})", field="jobs")
+        now = self.clock.now_ms()
+        default_notify = list(user.notify_default or self.settings.default_notify_status)
+
+        # Entries naming the same job in one request become one registration, so the
+        # store sees each job once and the response still has one job per entry.
+        unique: dict[str, Job] = {}
+        order: list[str] = []
+        for i, spec in enumerate(specs):
+            job = self._build(user, spec, i, default_notify, now)
+            order.append(job.ibm_job_id)
+            seen = unique.get(job.ibm_job_id)
+            unique[job.ibm_job_id] = job if seen is None else _merge(seen, job)
+
+        stored = await self.store.register_jobs(list(unique.values()))
+        by_ibm_id = {job.ibm_job_id: (job, created) for job, created in stored}
+        created = sum(1 for _, was_created in stored if was_created)
+
+        # One wake-up per (user, instance) so the watcher polls the new jobs soon.
+        instances = {
+            job.instance
+            for job, _ in stored
+            if job.source == "ibm" and job.instance and job.watch_state in ("active", "paused")
+        }
+        for instance in sorted(instances):
+            await self.store.touch_poll_unit(user.id, instance, now)
+
+        return Registered(
+            jobs=[by_ibm_id[ibm_id][0] for ibm_id in order],
+            created=created,
+            merged=len(specs) - created,
+        )
+
+    def _build(self, user: User, spec: JobSpec, index: int, default_notify: list[str], now: int) -> Job:
+        notify = self._statuses(spec.notify_status, f"jobs.{index}.notify_status")
+        instance = spec.instance or None
+        channel = spec.channel or None
+        if spec.source == "local":
+            channel = LOCAL_CHANNEL
+        else:
+            instance = instance or user.default_instance
+            if not instance:
+                raise InvalidInput(
+                    f"job {spec.job_id!r} has no instance and your account has no default_instance; "
+                    "send the instance CRN or set default_instance with PATCH me",
+                    field=f"jobs.{index}.instance",
+                )
+        job = Job(
+            id=new_id("j_"),
+            user_id=user.id,
+            ibm_job_id=spec.job_id,
+            registered_at=now,
+            updated_at=now,
+            backend=spec.backend or None,
+            instance=instance,
+            source=spec.source,
+            created=spec.created,
+            notify_status=notify if notify is not None else list(default_notify),
+            label=spec.label,
+            group=spec.group,
+        )
+        if channel:
+            job.channel = channel
+        return job
+
+    @staticmethod
+    def _statuses(values: Sequence[str] | None, field: str) -> list[str] | None:
+        if values is None:
+            return None
+        try:
+            return normalize_statuses(values)
+        except UnknownStatus as exc:
+            raise InvalidInput(str(exc), field=field) from None
+
+    # -- read ------------------------------------------------------------------------------
+    async def list_jobs(self, actor: User, query: JobQuery, *, all_users: bool = False) -> tuple[list[Job], int]:
+        """The actor's jobs; with all_users (admins only), everyone's."""
+        if all_users and not actor.is_admin:
+            raise Forbidden("only admins can list every user's jobs")
+        scoped = replace(query, user_id=None if all_users else actor.id)
+        if scoped.statuses is not None:
+            scoped.statuses = self._statuses(scoped.statuses, "status")
+        jobs = await self.store.list_jobs(scoped)
+        total = await self.store.count_jobs(scoped)
+        return jobs, total
+
+    async def get(self, actor: User, ref: str) -> Job:
+        """By our id or by the IBM job id; raises NotFound for anything not visible."""
+        job = await self.store.get_job(ref, None if actor.is_admin else actor.id)
+        if job is None:
+            job = await self.store.get_job_by_ibm_id(actor.id, ref)
+        if job is None:
+            raise NotFound(f"no job {ref!r}", field="job_id")
+        return job
+
+    # -- write -----------------------------------------------------------------------------
+    async def update(self, actor: User, ref: str, changes: Mapping[str, Any]) -> Job:
+        """Owner edits: `notify_status` (replaced, not merged) and `label` (None clears)."""
+        allowed = {"notify_status", "label"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+        job = await self.get(actor, ref)
+        if not changes:
+            return job
+        values: dict[str, Any] = dict(changes)
+        if "notify_status" in values:
+            statuses = self._statuses(values["notify_status"], "notify_status")
+            if statuses is None:
+                raise InvalidInput("notify_status must be a list of statuses", field="notify_status")
+            values["notify_status"] = statuses
+        values["updated_at"] = self.clock.now_ms()
+        updated = await self.store.update_job(job.id, job.user_id, values)
+        if updated is None:  # deleted between the read and the write
+            raise NotFound(f"no job {ref!r}", field="job_id")
+        return updated
+
+    async def delete(self, actor: User, ref: str) -> None:
+        job = await self.get(actor, ref)
+        if not await self.store.delete_job(job.id, job.user_id):
+            raise NotFound(f"no job {ref!r}", field="job_id")
+
+    async def delete_all(self, actor: User) -> int:
+        """Every job of the actor (admins included: only their own)."""
+        return await self.store.delete_jobs_of_user(actor.id)
+
+
+def _merge(first: Job, later: Job) -> Job:
+    """Two entries for one job in one request: union of statuses, first value wins elsewhere."""
+    wanted = set(first.notify_status) | set(later.notify_status)
+    first.notify_status = normalize_statuses(wanted)
+    for name in ("backend", "instance", "created", "label", "group"):
+        if getattr(first, name) is None:
+            setattr(first, name, getattr(later, name))
+    return first

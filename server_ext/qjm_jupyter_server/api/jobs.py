@@ -1,0 +1,240 @@
+"""Request and response models of the jobs API (see server_ext/API.md, "Jobs").
+
+Models validate at the edge so the service gets clean values: statuses are
+normalized here (any case, IBM/qiskit aliases) and a bad one is reported with its
+exact position (`jobs.0.notify_status.1`); times go in as ISO 8601 and out as
+`api.times` strings. The same classes generate the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
+from pydantic_core import CoreSchema
+
+from qjm_jupyter.statuses import STATUSES, UnknownStatus, normalize_status
+
+from ..domain import Job
+from .times import IsoTime, dt_to_ms
+
+# -- shared field types ----------------------------------------------------------------------------
+
+
+def _status(value: object) -> str:
+    try:
+        return normalize_status(value)
+    except UnknownStatus as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _encodable(value: str) -> str:
+    # JSON may carry lone surrogates ("\ud800"); no database can store them as UTF-8.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - reads like a type
+    """A bounded string that every store can hold."""
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
+        AfterValidator(_encodable),
+    ]
+
+
+_STATUS_DOC = "A job status; any case, and the aliases COMPLETED, FAILED, CANCELED are accepted."
+
+# A status as a request field: normalized before validation, documented as the vocabulary.
+StatusIn = Annotated[
+    str,
+    BeforeValidator(_status),
+    WithJsonSchema({"type": "string", "enum": list(STATUSES), "description": _STATUS_DOC}),
+]
+# A status as a response field.
+StatusOut = Annotated[str, WithJsonSchema({"type": "string", "enum": list(STATUSES)})]
+
+
+def _as_list(value: object) -> object:
+    """One status may come bare ("DONE"), or comma-separated in a query string."""
+    if isinstance(value, str):
+        return [part for part in value.split(",") if part.strip()]
+    return value
+
+
+StatusList = Annotated[list[StatusIn], BeforeValidator(_as_list), Field(max_length=20)]
+
+# IBM job ids are short alphanumeric strings or UUIDs; keeping ids URL-path safe means
+# every registered job can be addressed as `jobs/{id}`.
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]*$"
+JobIdText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128, pattern=JOB_ID_PATTERN),
+]
+
+
+# -- requests --------------------------------------------------------------------------------------
+
+
+class JobIn(BaseModel):
+    """One job to watch, as the kernel (or any client) registers it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: JobIdText = Field(description="The IBM Quantum job id (or the kernel's id of a local job).")
+    backend: Text(128) | None = None  # type: ignore[valid-type]
+    instance: Text(512) | None = Field(  # type: ignore[valid-type]
+        default=None, description="IBM instance CRN; defaults to the account's default_instance."
+    )
+    channel: Text(64) | None = None  # type: ignore[valid-type]
+    created: datetime | None = Field(default=None, description="When IBM created the job (ISO 8601).")
+    notify_status: StatusList | None = Field(
+        default=None, description="Statuses to be notified of; defaults to the account's notify_default."
+    )
+    label: Text(200) | None = None  # type: ignore[valid-type]
+    group: Text(200) | None = None  # type: ignore[valid-type]
+    source: Literal["ibm", "local"] = Field(
+        default="ibm", description='"local": a simulator job whose status the kernel reports.'
+    )
+
+    def created_ms(self) -> int | None:
+        return dt_to_ms(self.created) if self.created is not None else None
+
+
+class JobsIn(BaseModel):
+    """`{"jobs": [JobIn, ...]}`, or one bare JobIn object (wrapped here)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[JobIn] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wrap_single(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "jobs" not in data and "job_id" in data:
+            return {"jobs": [data]}
+        return data
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        batch = handler.resolve_ref_schema(handler(core_schema))
+        single = handler(JobIn.__pydantic_core_schema__)
+        return {"title": "JobsIn", "anyOf": [dict(batch, title="JobBatch"), single]}
+
+
+class JobPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Omitted: unchanged. Not nullable: "notify of nothing" is an empty list.
+    notify_status: StatusList = Field(default_factory=list)
+    label: Text(200) | None = Field(default=None, description="null clears the label.")  # type: ignore[valid-type]
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the client sent."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class JobQueryParams(BaseModel):
+    """Filters of `GET jobs` / `GET admin/jobs`; `status` may repeat (`status=DONE&status=ERROR`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: StatusList | None = None
+    active: bool | None = Field(default=None, description="true: still watched; false: finished or lost.")
+    label: Text(200) | None = None  # type: ignore[valid-type]
+    group: Text(200) | None = None  # type: ignore[valid-type]
+    updated_after: datetime | None = Field(
+        default=None, description="Only jobs changed after this time, oldest change first (a changes feed)."
+    )
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)
+
+    def updated_after_ms(self) -> int | None:
+        return dt_to_ms(self.updated_after) if self.updated_after is not None else None
+
+
+# -- responses -------------------------------------------------------------------------------------
+
+
+class HistoryOut(BaseModel):
+    status: StatusOut
+    at: IsoTime
+    reason: str | None = None
+
+
+class JobOut(BaseModel):
+    id: str = Field(description="Our id of the watched job.")
+    job_id: str = Field(description="The IBM Quantum (or local) job id.")
+    backend: str | None
+    instance: str | None
+    channel: str
+    source: Literal["ibm", "local"]
+    created: IsoTime | None
+    notify_status: list[StatusOut]
+    label: str | None
+    group: str | None
+    status: StatusOut
+    history: list[HistoryOut]
+    watch_state: Literal["active", "paused", "lost", "final"]
+    error_reason: str | None
+    last_poll_at: IsoTime | None
+    last_error: str | None
+    registered_at: IsoTime
+    updated_at: IsoTime
+    ibm_url: str | None = Field(description="The job's page on IBM Quantum Platform (null for local jobs).")
+
+    @classmethod
+    def from_job(cls, job: Job, ibm_url: str | None) -> JobOut:
+        return cls(
+            id=job.id,
+            job_id=job.ibm_job_id,
+            backend=job.backend,
+            instance=job.instance,
+            channel=job.channel,
+            source=job.source,
+            created=job.created,
+            notify_status=list(job.notify_status),
+            label=job.label,
+            group=job.group,
+            status=job.status,
+            history=[HistoryOut(status=e.status, at=e.at, reason=e.reason) for e in job.history],
+            watch_state=job.watch_state,
+            error_reason=job.error_reason,
+            last_poll_at=job.last_poll_at,
+            last_error=job.last_error,
+            registered_at=job.registered_at,
+            updated_at=job.updated_at,
+            ibm_url=ibm_url,
+        )
+
+
+class JobsRegistered(BaseModel):
+    jobs: list[JobOut] = Field(description="One per registered entry, in request order.")
+    created: int
+    merged: int
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+    total: int
+    limit: int
+    offset: int
+    server_time: IsoTime = Field(description="Pass it back as updated_after to get only later changes.")
+
+
+class JobsDeleted(BaseModel):
+    deleted: int

@@ -1,0 +1,53 @@
+"""Epoch milliseconds (what the services keep) <-> ISO 8601 strings (what the API shows).
+
+One place for the conversion so every response spells time the same way: UTC,
+millisecond precision and a `Z` (`2026-01-01T00:00:00.000Z`), which the Lab panel's
+`Date.parse` and Python's `datetime.fromisoformat` both read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Annotated
+
+from pydantic import PlainSerializer, WithJsonSchema
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def ms_to_iso(ms: int | None) -> str | None:
+    """`None` passes through, so optional record fields map one to one."""
+    if ms is None:
+        return None
+    # timedelta arithmetic, not fromtimestamp(): it has no platform limits before 1970.
+    dt = _EPOCH + timedelta(milliseconds=ms)
+    # Spelled out rather than strftime: glibc's %Y does not zero-pad years below 1000.
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T"
+        f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}.{dt.microsecond // 1000:03d}Z"
+    )
+
+
+def dt_to_ms(value: datetime) -> int:
+    """Naive datetimes are taken as UTC: clients that drop the offset almost always mean it."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def iso_to_ms(text: str) -> int:
+    """Parse an ISO 8601 string (with `Z`, an offset, or none = UTC); raises ValueError."""
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    return dt_to_ms(datetime.fromisoformat(text))
+
+
+# A response field holding epoch ms that goes out as our ISO string; the OpenAPI
+# document shows it as a date-time string.
+IsoTime = Annotated[
+    int,
+    PlainSerializer(ms_to_iso, return_type=str, when_used="always"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
