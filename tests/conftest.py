@@ -4,4 +4,6 @@ pytest_plugins = [
     "tests.fixtures.ibm",
     "tests.fixtures.server",
     "tests.fixtures.process",
+    "tests.fixtures.smtp",
+    "tests.fixtures.mongo",
 ]
