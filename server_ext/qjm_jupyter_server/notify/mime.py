@@ -1,0 +1,36 @@
+"""Turning an outbox row into an RFC 5322 message (`email.message.EmailMessage`).
+
+Headers are set through the email package, which refuses CR/LF in values, and the
+subject is re-flattened to one line in case a row was written by something else.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+
+from ..domain import Notification
+from .facts import one_line
+
+
+def envelope_from(mail_from: str) -> str:
+    return parseaddr(mail_from)[1] or mail_from
+
+
+def build_message(row: Notification, mail_from: str, now_ms: int) -> EmailMessage:
+    sender = envelope_from(mail_from)
+    domain = sender.rpartition("@")[2] or "localhost"
+    msg = EmailMessage()
+    msg["From"] = mail_from
+    msg["To"] = row.to_addr
+    msg["Subject"] = one_line(row.subject, 250)
+    msg["Date"] = formatdate(now_ms / 1000, usegmt=True)
+    msg["Message-ID"] = make_msgid(idstring=row.id, domain=domain)
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to us
+    msg["X-Auto-Response-Suppress"] = "All"
+    if row.kind:
+        msg["X-QJM-Kind"] = one_line(row.kind, 40)
+    msg.set_content(row.text or row.subject)
+    if row.html:
+        msg.add_alternative(row.html, subtype="html")
+    return msg
