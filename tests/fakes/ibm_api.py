@@ -88,6 +88,7 @@ class Call:
     query: dict[str, list[str]]
     key: str | None = None
     crn: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -179,6 +180,8 @@ class FakeIBM:
         self.backend_configs: dict[str, dict[str, Any]] = {}
         self.results: dict[str, str] = {}
         self.calls: list[Call] = []
+        self.inflight = 0
+        self.max_inflight = 0  # the most requests it was answering at once (concurrency caps)
         self.default_crn = make_crn(0)
         self._seq = itertools.count()
         self._stopping = threading.Event()
@@ -295,14 +298,25 @@ class FakeIBM:
         if method == "POST" and path == "/identity/token":
             key = parse_qs(raw.decode(errors="replace")).get("apikey", [None])[0]
         with self.lock:
-            self.calls.append(Call(method, host, path, query, key, crn))
+            self.calls.append(Call(method, host, path, query, key, crn, headers))
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            return self._answer(method, host, path, query, headers, raw, crn)
+        finally:
+            with self.lock:
+                self.inflight -= 1
+
+    def _answer(
+        self, method: str, host: str, path: str, query: dict[str, list[str]], headers: dict[str, str], raw: bytes, crn: str | None
+    ) -> _Reply | None:
         if self.latency:
             self._stopping.wait(self.latency)
         jobs_path = path.startswith("/api/v1/jobs") and not host.startswith("globalcatalog.")
         if jobs_path:
             with self.lock:
                 hang = self.hang_next.pop(0) if self.hang_next else None
-                injected = self.fail_next.pop(0) if self.fail_next else None
+                injected = self.fail_next.pop(0) if self.fail_next and hang is None else None
             if hang is not None:
                 self._stopping.wait(hang)
                 return None
