@@ -1,0 +1,408 @@
+"""The poller against the fake IBM API, with a real store (SQLite file; MongoDB wire server).
+
+Cycles are driven by hand (`run_cycle`) on a manual clock, so nothing here sleeps or
+times anything; the fake IBM API runs over real HTTP on 127.0.0.1 and is the only fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qjm_jupyter_server.clock import ManualClock
+from qjm_jupyter_server.domain import Job, Notification, User, new_id
+from qjm_jupyter_server.notify.messages import MessageFactory
+from qjm_jupyter_server.secrets import KeyRing
+from qjm_jupyter_server.settings import Settings
+from qjm_jupyter_server.store import Store, open_store
+from qjm_jupyter_server.watcher.ibm import IBMClient
+from qjm_jupyter_server.watcher.poller import CycleStats, Poller
+from tests.fixtures.server import JWT_SECRET, fernet_key
+
+INTERVAL = 0.5  # seconds; the manual clock moves, nothing waits for it
+
+
+def _mongo_store_available() -> bool:
+    try:
+        from qjm_jupyter_server.store.mongo import MongoStore  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mongo", marks=pytest.mark.mongo)])
+def store(request: pytest.FixtureRequest, tmp_path: Path, jp_asyncio_loop: asyncio.AbstractEventLoop) -> Iterator[Store]:
+    """pytest-jupyter has no async fixtures: open and close on its loop."""
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path / 'qjm.sqlite3'}")
+    else:
+        if not _mongo_store_available():
+            pytest.skip("store/mongo.py has not landed yet")
+        from qjm_jupyter_server.store.mongo import MongoStore
+
+        s = MongoStore(request.getfixturevalue("mongo_url"), database=request.getfixturevalue("mongo_database"))
+    jp_asyncio_loop.run_until_complete(s.open())
+    try:
+        yield s
+    finally:
+        jp_asyncio_loop.run_until_complete(s.close())
+
+
+@dataclass
+class World:
+    """One server's watcher, wired by hand: real store, key ring, messages, IBM client."""
+
+    store: Store
+    fake: Any
+    keyring: KeyRing
+    clock: ManualClock
+    settings: Settings
+    messages: MessageFactory
+    ibm: IBMClient
+    poller: Poller
+
+    async def user(self, key: str | None = None, *, verified: bool = True, email: str | None = None) -> User:
+        uid = new_id("u_")
+        now = self.clock.now_ms()
+        key = key if key is not None else self.fake.key()
+        user = User(
+            id=uid,
+            email=email or f"{uid}@example.org",
+            password_hash="x",
+            created_at=now,
+            updated_at=now,
+            is_verified=verified,
+            ibm_key_cipher=self.keyring.encrypt(uid, key),
+            ibm_key_last4=key[-4:],
+            ibm_key_state="ok",
+            ibm_key_updated_at=now,
+            default_instance=self.fake.default_crn,
+        )
+        await self.store.create_user(user)
+        return user
+
+    async def watch(self, user: User, ibm_job_id: str, notify: list[str] | None = None, *,
+                    instance: str | None = None, group: str | None = None) -> Job:
+        now = self.clock.now_ms()
+        job = Job(
+            id=new_id("j_"), user_id=user.id, ibm_job_id=ibm_job_id, registered_at=now, updated_at=now,
+            instance=instance or self.fake.default_crn, group=group,
+            notify_status=list(notify or ["DONE", "ERROR", "CANCELLED"]),
+        )
+        [(stored, _)] = await self.store.register_jobs([job])
+        await self.store.touch_poll_unit(user.id, stored.instance or "", now)
+        return stored
+
+    async def cycle(self, advance: float = INTERVAL * 1.2) -> CycleStats:
+        self.clock.advance(int(advance * 1000))
+        return await self.poller.run_cycle()
+
+    async def job(self, job: Job) -> Job:
+        got = await self.store.get_job(job.id)
+        assert got is not None
+        return got
+
+    async def mail(self, kind: str | None = None) -> list[Notification]:
+        rows = await self.store.list_notifications(None, 1000, 0)
+        return [n for n in rows if kind is None or n.kind == kind]
+
+    def job_calls(self) -> tuple[int, int]:
+        """(listings, single-job GETs) the fake has answered so far."""
+        calls = [c for c in self.fake.calls if c.path.startswith("/api/v1/jobs") and c.method == "GET"]
+        listings = sum(1 for c in calls if c.path.rstrip("/") == "/api/v1/jobs")
+        return listings, len(calls) - listings
+
+
+@pytest.fixture
+def world(store: Store, fake_ibm: Any, tmp_path: Path, jp_asyncio_loop: asyncio.AbstractEventLoop) -> Iterator[World]:
+    settings = Settings(
+        public_url="http://qjm.test/",
+        poll_interval=INTERVAL,
+        ibm_iam_url=fake_ibm.base,
+        ibm_api_url=fake_ibm.api_url,
+        ibm_connect_timeout=2.0,
+        ibm_read_timeout=1.0,
+        lease_seconds=30.0,
+    )
+    keyring = KeyRing.load_or_create(tmp_path / "keys", JWT_SECRET, fernet_key())
+    clock = ManualClock(start_ms=1_800_000_000_000)
+    messages = MessageFactory(settings)
+    ibm = IBMClient(settings)
+    poller = Poller(store, keyring, messages, ibm, settings, clock, owner=f"test-{secrets.token_hex(3)}")
+    try:
+        yield World(store, fake_ibm, keyring, clock, settings, messages, ibm, poller)
+    finally:
+        jp_asyncio_loop.run_until_complete(poller.stop())
+        jp_asyncio_loop.run_until_complete(ibm.aclose())
+
+
+# -- transitions ---------------------------------------------------------------------------------
+async def test_one_listing_per_unit_and_one_get_per_job_that_left(world: World) -> None:
+    user = await world.user()
+    for n in range(3):
+        world.fake.add_job(f"job-{n}", "Queued" if n < 2 else "Running")
+    jobs = [await world.watch(user, f"job-{n}") for n in range(3)]
+
+    stats = await world.cycle()
+    assert (stats.units, stats.listings, stats.gets) == (1, 1, 0)
+    assert world.job_calls() == (1, 0)
+    assert [(await world.job(j)).status for j in jobs] == ["QUEUED", "QUEUED", "RUNNING"]
+    assert await world.mail() == []
+
+    world.fake.set_status("job-0", "Completed")
+    world.fake.set_status("job-2", "Failed", reason="boom")
+    stats = await world.cycle()
+    assert (stats.listings, stats.gets, stats.changes) == (1, 2, 2)
+    assert world.job_calls() == (2, 2)
+    done, queued, failed = [await world.job(j) for j in jobs]
+    assert (done.status, done.watch_state) == ("DONE", "final")
+    assert queued.status == "QUEUED" and queued.watch_state == "active"
+    assert (failed.status, failed.error_reason) == ("ERROR", "boom")
+    mails = await world.mail("job_status")
+    assert sorted(m.dedupe_key for m in mails) == sorted([f"job:{done.id}:DONE", f"job:{failed.id}:ERROR"])
+
+    # Final jobs are no longer asked about; an unchanged cycle sends nothing more.
+    stats = await world.cycle()
+    assert (stats.listings, stats.gets, stats.changes) == (1, 0, 0)
+    assert len(await world.mail()) == 2
+
+
+async def test_skipped_status_arrives_in_the_same_message(world: World) -> None:
+    user = await world.user()
+    world.fake.add_job("skip", "Queued")
+    job = await world.watch(user, "skip", ["RUNNING", "DONE"])
+    await world.cycle()
+    world.fake.set_status("skip", "Completed")  # RUNNING happened between two polls
+    await world.cycle()
+    [mail] = await world.mail("job_status")
+    assert mail.dedupe_key == f"job:{job.id}:RUNNING+DONE"
+    assert "DONE" in mail.subject
+    after = await world.job(job)
+    assert after.notified == ["RUNNING", "DONE"]
+    assert [e.status for e in after.history] == ["QUEUED", "DONE"]
+
+
+async def test_calls_scale_with_units_not_jobs(world: World) -> None:
+    other = world.fake.crn(1)
+    a, b = await world.user(), await world.user()
+    for n in range(5):
+        world.fake.add_job(f"a{n}", "Running")
+        world.fake.add_job(f"b{n}", "Queued", instance=other)
+        await world.watch(a, f"a{n}")
+        await world.watch(b, f"b{n}", instance=other)
+    stats = await world.cycle()
+    assert (stats.units, stats.listings, stats.gets) == (2, 2, 0)
+
+
+async def test_unverified_user_gets_no_job_mail(world: World) -> None:
+    user = await world.user(verified=False)
+    world.fake.add_job("quiet", "Running")
+    job = await world.watch(user, "quiet")
+    await world.cycle()
+    world.fake.set_status("quiet", "Completed")
+    await world.cycle()
+    assert (await world.job(job)).status == "DONE"
+    assert await world.mail() == []
+
+
+async def test_group_milestones(world: World) -> None:
+    user = await world.user()
+    for n in range(2):
+        world.fake.add_job(f"g{n}", "Queued")
+    jobs = [await world.watch(user, f"g{n}", ["RUNNING", "DONE", "ERROR"], group="sweep") for n in range(2)]
+    await world.cycle()
+    world.fake.set_status("g0", "Running")
+    await world.cycle()
+    assert [m.dedupe_key for m in await world.mail("group")] == [f"group:{user.id}:sweep:first_running"]
+    world.fake.set_status("g1", "Running")
+    world.fake.set_status("g0", "Completed")
+    await world.cycle()
+    assert len(await world.mail("group")) == 1  # the second job running is no milestone
+    world.fake.set_status("g1", "Failed")
+    await world.cycle()
+    groups = await world.mail("group")
+    assert len(groups) == 2
+    final = next(m for m in groups if m.dedupe_key.endswith("all_final"))
+    assert "1 DONE" in final.subject and "1 ERROR" in final.subject
+    # per-job mail too: g0 RUNNING, g1 RUNNING, g0 DONE, g1 ERROR
+    assert len(await world.mail("job_status")) == 4
+    assert [(await world.job(j)).watch_state for j in jobs] == ["final", "final"]
+
+
+# -- errors --------------------------------------------------------------------------------------
+async def _unit(world: World, user: User) -> Any:
+    unit = await world.store.get_poll_unit(f"{user.id}|{world.fake.default_crn}")
+    assert unit is not None
+    return unit
+
+
+async def test_rate_limited_backs_off_and_keeps_jobs(world: World) -> None:
+    user = await world.user()
+    world.fake.add_job("rl", "Running")
+    job = await world.watch(user, "rl", ["DONE"])
+    await world.cycle()
+    before = await world.job(job)
+    world.fake.set_status("rl", "Completed")
+    world.fake.fail_next = [(429, {"Retry-After": "30"}, {"errors": [{"message": "Too many requests", "code": "429"}]})]
+    stats = await world.cycle()
+    assert stats.errors == {"rate_limited": 1}
+    unit = await _unit(world, user)
+    assert unit.failures == 1 and unit.paused_reason is None
+    assert unit.next_poll_at >= world.clock.now_ms() + 30_000  # Retry-After honoured
+    assert (await world.job(job)).version == before.version  # untouched
+    # Not due before Retry-After has passed ...
+    assert (await world.cycle(advance=10)).units == 0
+    # ... then polled again and the change is picked up; the failure count resets.
+    stats = await world.cycle(advance=25)
+    assert stats.units == 1 and stats.changes == 1
+    assert (await _unit(world, user)).failures == 0
+    assert len(await world.mail("job_status")) == 1
+
+
+async def test_retry_after_is_capped(world: World) -> None:
+    user = await world.user()
+    world.fake.add_job("cap", "Running")
+    await world.watch(user, "cap")
+    world.fake.fail_next = [(429, {"Retry-After": "86400"}, {"errors": [{"message": "slow down", "code": "429"}]})]
+    await world.cycle()
+    unit = await _unit(world, user)
+    assert unit.next_poll_at <= world.clock.now_ms() + 300_000
+
+
+async def test_transient_errors_grow_the_backoff_and_keep_jobs(world: World) -> None:
+    user = await world.user()
+    world.fake.add_job("t", "Queued")
+    job = await world.watch(user, "t")
+    await world.cycle()
+    before = await world.job(job)
+    delays = []
+    for _ in range(3):
+        world.fake.fail_next = [(502, {}, {"errors": [{"message": "Bad gateway", "code": "502"}]})]
+        stats = await world.cycle(advance=1000)  # far past any backoff so far
+        assert stats.errors == {"transient": 1}
+        unit = await _unit(world, user)
+        delays.append(unit.next_poll_at - world.clock.now_ms())
+    assert unit.failures == 3
+    assert delays[0] < delays[1] < delays[2]
+    after = await world.job(job)
+    assert (after.status, after.version, after.watch_state) == (before.status, before.version, "active")
+    stats = await world.cycle(advance=1000)
+    assert stats.errors == {} and (await _unit(world, user)).failures == 0
+
+
+async def test_hanging_server_is_a_transient_error(world: World) -> None:
+    user = await world.user()
+    world.fake.add_job("h", "Queued")
+    job = await world.watch(user, "h")
+    world.fake.hang_next = [10.0]  # longer than ibm_read_timeout (1 s)
+    stats = await world.cycle()
+    assert stats.errors == {"transient": 1}
+    assert (await world.job(job)).status == "INITIALIZING"
+    assert (await _unit(world, user)).failures == 1
+
+
+async def test_invalid_key_pauses_mails_once_and_resumes_on_a_new_key(world: World) -> None:
+    key = world.fake.key()
+    user = await world.user(key)
+    world.fake.add_job("k", "Queued")
+    job = await world.watch(user, "k")
+    await world.cycle()
+    world.fake.revoke_key(key)
+    world.ibm.forget_key(key)  # the cached IAM token would still work for a while
+    stats = await world.cycle()
+    assert stats.errors == {"auth_invalid": 1}
+    assert (await world.store.get_user(user.id)).ibm_key_state == "invalid"  # type: ignore[union-attr]
+    assert (await _unit(world, user)).paused_reason == "key_invalid"
+    calls = len(world.fake.calls)
+    for _ in range(3):
+        assert (await world.cycle()).units == 0
+    assert len(world.fake.calls) == calls  # paused: IBM is not asked again
+    assert len(await world.mail("key_invalid")) == 1
+
+    # The user replaces the key (what PATCH me does: store the key, wake the units).
+    new_key = world.fake.key()
+    now = world.clock.now_ms()
+    await world.store.update_user(user.id, {
+        "ibm_key_cipher": world.keyring.encrypt(user.id, new_key), "ibm_key_state": "ok",
+        "ibm_key_updated_at": now, "ibm_key_last4": new_key[-4:],
+    })
+    await world.store.wake_user_units(user.id, now)
+    world.fake.set_status("k", "Completed")
+    stats = await world.cycle()
+    assert stats.units == 1 and stats.changes == 1
+    assert (await world.job(job)).status == "DONE"
+    assert len(await world.mail("key_invalid")) == 1
+
+
+async def test_forbidden_instance_pauses_with_one_mail(world: World) -> None:
+    elsewhere = world.fake.crn(2)
+    user = await world.user(world.fake.key(instances=[elsewhere]))
+    world.fake.add_job("f", "Queued")
+    job = await world.watch(user, "f")
+    stats = await world.cycle()
+    assert stats.errors == {"forbidden": 1}
+    assert (await _unit(world, user)).paused_reason == "forbidden"
+    await world.cycle()
+    assert len(await world.mail("forbidden")) == 1
+    assert (await world.job(job)).watch_state == "active"  # kept; resumes when the key changes
+
+
+async def test_not_found_three_times_makes_the_job_lost(world: World) -> None:
+    user = await world.user()
+    world.fake.add_job("here", "Running")
+    kept = await world.watch(user, "here")
+    ghost = await world.watch(user, "ghost")  # IBM has never heard of it
+    for expected in (1, 2):
+        await world.cycle()
+        g = await world.job(ghost)
+        assert (g.misses, g.watch_state) == (expected, "active")
+    stats = await world.cycle()
+    assert stats.lost == 1
+    g = await world.job(ghost)
+    assert g.watch_state == "lost"
+    assert len(await world.mail("job_lost")) == 1
+    _, gets = world.job_calls()
+    stats = await world.cycle()
+    assert world.job_calls()[1] == gets  # a lost job is not asked about again
+    assert (await world.job(kept)).watch_state == "active"
+    assert len(await world.mail("job_lost")) == 1
+
+
+async def test_found_again_resets_misses(world: World) -> None:
+    user = await world.user()
+    job = await world.watch(user, "late")
+    await world.cycle()
+    assert (await world.job(job)).misses == 1
+    world.fake.add_job("late", "Running")  # eventual consistency: it shows up
+    await world.cycle()
+    after = await world.job(job)
+    assert (after.misses, after.status, after.last_error) == (0, "RUNNING", None)
+
+
+async def test_unit_without_active_jobs_is_deleted_and_jobs_are_kept(world: World) -> None:
+    user = await world.user()
+    world.fake.add_job("fin", "Completed")
+    job = await world.watch(user, "fin")
+    await world.cycle()
+    assert (await world.job(job)).status == "DONE"
+    stats = await world.cycle()
+    assert stats.deleted == 1
+    assert await world.store.get_poll_unit(f"{user.id}|{world.fake.default_crn}") is None
+    assert await world.store.get_job(job.id) is not None  # nothing ever deletes a job
+
+
+async def test_has_work_and_clean_stop(world: World) -> None:
+    user = await world.user()
+    world.fake.add_job("w", "Queued")
+    await world.watch(user, "w")
+    assert not world.poller.has_work()
+    await world.poller.start()
+    assert world.poller.has_work()
+    await world.poller.stop()
+    assert world.poller._task is None
