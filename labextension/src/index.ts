@@ -1,0 +1,122 @@
+/**
+ * qjm-jupyter's JupyterLab plugin: the "Quantum jobs" side panel, its commands, and job
+ * toasts.
+ *
+ * `activate()` only wires things up. The first request goes out from a timer after
+ * activation, so a slow or missing qjm server never delays JupyterLab's start
+ * (jupyter-scheduler#479).
+ */
+
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, Notification } from '@jupyterlab/apputils';
+
+import { QJMApi } from './api';
+import { JobFeed } from './feed';
+import { ToastDecision } from './model';
+import { JobPanel, PANEL_ID } from './panel';
+
+export namespace CommandIDs {
+  export const open = 'qjm:open-panel';
+  export const signIn = 'qjm:sign-in';
+  export const signOut = 'qjm:sign-out';
+  export const refresh = 'qjm:refresh';
+}
+
+const CATEGORY = 'Quantum jobs';
+const TOAST_MS = 12000;
+
+function announce(app: JupyterFrontEnd, panel: JobPanel, decisions: ToastDecision[]): void {
+  for (const d of decisions) {
+    const actions: Notification.IAction[] = [
+      {
+        label: 'Show job',
+        caption: 'Open the Quantum jobs panel at this job',
+        callback: () => {
+          app.shell.activateById(panel.id);
+          panel.highlight(d.jobId);
+        }
+      }
+    ];
+    if (d.url) {
+      const url = d.url;
+      actions.push({
+        label: 'Open in IBM Quantum',
+        displayType: 'link',
+        callback: () => {
+          window.open(url, '_blank', 'noopener,noreferrer');
+        }
+      });
+    }
+    const options = { autoClose: d.kind === 'error' ? (false as const) : TOAST_MS, actions };
+    switch (d.kind) {
+      case 'success':
+        Notification.success(d.message, options);
+        break;
+      case 'error':
+        Notification.error(d.message, options);
+        break;
+      case 'warning':
+        Notification.warning(d.message, options);
+        break;
+      default:
+        Notification.info(d.message, options);
+    }
+  }
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'qjm-jupyter:plugin',
+  description: 'Quantum jobs side panel: live IBM Quantum job status, notices and toasts.',
+  autoStart: true,
+  optional: [ILayoutRestorer, ICommandPalette],
+  activate: (app: JupyterFrontEnd, restorer: ILayoutRestorer | null, palette: ICommandPalette | null): void => {
+    const api = new QJMApi();
+    const feed = new JobFeed(api);
+    const panel = new JobPanel({ api, feed });
+    app.shell.add(panel, 'left', { rank: 900 });
+    if (restorer) {
+      restorer.add(panel, PANEL_ID);
+    }
+
+    feed.toasts.connect((_, decisions) => announce(app, panel, decisions));
+
+    const { commands } = app;
+    commands.addCommand(CommandIDs.open, {
+      label: 'Open Quantum Jobs Panel',
+      caption: 'Show your IBM Quantum jobs',
+      execute: () => {
+        app.shell.activateById(panel.id);
+      }
+    });
+    commands.addCommand(CommandIDs.signIn, {
+      label: 'Sign In to qjm',
+      isEnabled: () => !api.signedIn,
+      execute: () => {
+        app.shell.activateById(panel.id);
+        panel.focusSignIn();
+      }
+    });
+    commands.addCommand(CommandIDs.signOut, {
+      label: 'Sign Out of qjm',
+      isEnabled: () => api.signedIn,
+      execute: () => api.signOut()
+    });
+    commands.addCommand(CommandIDs.refresh, {
+      label: 'Refresh Quantum Jobs',
+      isEnabled: () => api.signedIn,
+      execute: () => feed.refresh()
+    });
+    api.sessionChanged.connect(() => commands.notifyCommandChanged());
+
+    if (palette) {
+      for (const command of [CommandIDs.open, CommandIDs.signIn, CommandIDs.signOut, CommandIDs.refresh]) {
+        palette.addItem({ command, category: CATEGORY });
+      }
+    }
+
+    // Deferred: the first jobs request leaves after activation has returned.
+    window.setTimeout(() => feed.start(), 0);
+  }
+};
+
+export default plugin;

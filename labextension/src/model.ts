@@ -1,0 +1,367 @@
+/**
+ * Pure panel state and decisions: no DOM, no fetch, no JupyterLab imports.
+ *
+ * Everything the panel decides (how a changes-feed page merges into the list, which
+ * transitions deserve a toast, how long to wait after an error) lives here so it can
+ * be unit tested in plain Node (`jlpm test`).
+ */
+
+/** The server's status vocabulary (qjm_jupyter/statuses.py, mirrored; the server normalizes). */
+export const STATUSES = [
+  'INITIALIZING',
+  'QUEUED',
+  'VALIDATING',
+  'RUNNING',
+  'CANCELLED',
+  'DONE',
+  'ERROR'
+] as const;
+export type Status = (typeof STATUSES)[number];
+
+export const FINAL_STATUSES: ReadonlySet<string> = new Set(['DONE', 'ERROR', 'CANCELLED']);
+
+export interface StatusEvent {
+  status: string;
+  at: string;
+  reason?: string | null;
+}
+
+/** `JobOut` of server_ext/API.md. */
+export interface Job {
+  id: string;
+  job_id: string;
+  backend: string | null;
+  instance: string | null;
+  channel: string | null;
+  source: string;
+  created: string | null;
+  notify_status: string[];
+  label: string | null;
+  group: string | null;
+  status: string;
+  history: StatusEvent[];
+  watch_state: string;
+  error_reason: string | null;
+  last_poll_at: string | null;
+  last_error: string | null;
+  registered_at: string;
+  updated_at: string;
+  ibm_url: string | null;
+}
+
+export interface JobList {
+  jobs: Job[];
+  total: number;
+  limit: number;
+  offset: number;
+  server_time: string;
+}
+
+export interface IbmKeyState {
+  set: boolean;
+  last4: string | null;
+  state: 'none' | 'ok' | 'invalid' | string;
+  updated_at: string | null;
+}
+
+/** `UserOut` of server_ext/API.md. */
+export interface User {
+  id: string;
+  email: string;
+  is_verified: boolean;
+  is_admin: boolean;
+  is_active: boolean;
+  created_at: string;
+  default_instance: string | null;
+  notify_default: string[] | null;
+  ibm_key: IbmKeyState;
+}
+
+export interface LoginResult {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  user: User;
+}
+
+export interface DeliveryRecord {
+  id: string;
+  kind: string;
+  subject: string;
+  to: string;
+  state: string;
+  attempts: number;
+  last_error: string | null;
+  created_at: string;
+  sent_at: string | null;
+  job_id: string | null;
+}
+
+export interface DeliveryLog {
+  notifications: DeliveryRecord[];
+  total: number;
+}
+
+// ---------------------------------------------------------------------------------------
+// Job list
+
+/** Newest first, like `GET jobs` without `updated_after`; ties broken by id for stability. */
+export function sortJobs(jobs: Job[]): Job[] {
+  const key = (j: Job): string => j.created || j.registered_at || '';
+  return [...jobs].sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    if (ka !== kb) {
+      return ka < kb ? 1 : -1;
+    }
+    return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  });
+}
+
+/**
+ * Fold one changes-feed page into the list. The feed may repeat a job (its
+ * `updated_after` bound is not guaranteed exclusive), so a record only replaces the
+ * one we hold when it is at least as recent: a late page can never roll a row back.
+ */
+export function mergeJobs(current: Job[], changes: Job[]): Job[] {
+  const byId = new Map<string, Job>();
+  for (const job of current) {
+    byId.set(job.id, job);
+  }
+  for (const job of changes) {
+    const held = byId.get(job.id);
+    if (!held || (job.updated_at || '') >= (held.updated_at || '')) {
+      byId.set(job.id, job);
+    }
+  }
+  return sortJobs([...byId.values()]);
+}
+
+export function removeJob(current: Job[], id: string): Job[] {
+  return current.filter(j => j.id !== id);
+}
+
+/** CSS class of a status chip; unknown statuses get a neutral chip instead of breaking. */
+export function chipClass(status: string): string {
+  const s = (status || '').toUpperCase();
+  const known = (STATUSES as readonly string[]).includes(s);
+  return `qjm-chip qjm-chip-${known ? s.toLowerCase() : 'unknown'}`;
+}
+
+/** Human label for a status ("DONE" -> "Done"). */
+export function statusLabel(status: string): string {
+  const s = (status || '?').toLowerCase();
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+export interface JobFilter {
+  /** Empty: every status. */
+  statuses: ReadonlySet<string>;
+  /** Case-insensitive substring of label, job id or backend. */
+  search: string;
+}
+
+export const NO_FILTER: JobFilter = { statuses: new Set(), search: '' };
+
+export function filterJobs(jobs: Job[], filter: JobFilter): Job[] {
+  const needle = filter.search.trim().toLowerCase();
+  return jobs.filter(job => {
+    if (filter.statuses.size > 0 && !filter.statuses.has(job.status)) {
+      return false;
+    }
+    if (!needle) {
+      return true;
+    }
+    return [job.label, job.job_id, job.backend, job.group].some(
+      v => typeof v === 'string' && v.toLowerCase().includes(needle)
+    );
+  });
+}
+
+/** How many jobs sit in each status, for the filter buttons' counts. */
+export function countByStatus(jobs: Job[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const job of jobs) {
+    counts.set(job.status, (counts.get(job.status) || 0) + 1);
+  }
+  return counts;
+}
+
+/** Keep the vocabulary's order so the checkboxes and the PATCH body are stable. */
+export function orderStatuses(values: Iterable<string>): string[] {
+  const wanted = new Set(values);
+  return STATUSES.filter(s => wanted.has(s));
+}
+
+// ---------------------------------------------------------------------------------------
+// Toasts
+
+export type ToastKind = 'success' | 'error' | 'info' | 'warning';
+
+export interface ToastDecision {
+  jobId: string;
+  status: string;
+  kind: ToastKind;
+  message: string;
+  url: string | null;
+}
+
+export function toastKind(status: string): ToastKind {
+  switch (status) {
+    case 'DONE':
+      return 'success';
+    case 'ERROR':
+      return 'error';
+    case 'CANCELLED':
+      return 'warning';
+    default:
+      return 'info';
+  }
+}
+
+export function jobName(job: Job): string {
+  return job.label ? `${job.label} (${job.job_id})` : job.job_id;
+}
+
+/**
+ * Which statuses a job entered between what we held (`before`) and what the feed says
+ * now (`after`), oldest first. The history is authoritative: a job polled QUEUED then
+ * DONE passed RUNNING, and the history says so; without history we fall back to
+ * comparing the current status.
+ */
+export function enteredStatuses(before: Job, after: Job): string[] {
+  const seen = before.history ? before.history.length : 0;
+  const fresh = (after.history || []).slice(seen).map(e => e.status);
+  if (fresh.length > 0) {
+    return fresh;
+  }
+  return after.status !== before.status ? [after.status] : [];
+}
+
+/**
+ * Toasts for one merge. Only transitions of jobs we already held are announced (a job
+ * first seen in the feed was just registered, or we were signed out), and only into a
+ * status the user asked for (`notify_status`). Several wanted statuses in one poll
+ * collapse to the latest, so a fast job gives one toast, not three.
+ */
+export function toastsFor(previous: ReadonlyMap<string, Job>, changes: Job[]): ToastDecision[] {
+  const latest = new Map<string, Job>();
+  for (const job of changes) {
+    latest.set(job.id, job);
+  }
+  const out: ToastDecision[] = [];
+  for (const job of latest.values()) {
+    const before = previous.get(job.id);
+    if (!before) {
+      continue;
+    }
+    const wanted = new Set(job.notify_status || []);
+    const hits = enteredStatuses(before, job).filter(s => wanted.has(s));
+    if (hits.length === 0) {
+      continue;
+    }
+    const status = hits[hits.length - 1];
+    const reason = status === 'ERROR' && job.error_reason ? `: ${job.error_reason}` : '';
+    out.push({
+      jobId: job.id,
+      status,
+      kind: toastKind(status),
+      message: `Quantum job ${jobName(job)} is ${statusLabel(status).toLowerCase()}${reason}`,
+      url: job.ibm_url
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Polling and errors
+
+export const POLL_BASE_MS = 4000;
+export const POLL_MAX_MS = 60000;
+
+/** Exponential back-off after consecutive failures, capped; a 429's Retry-After wins. */
+export function nextDelay(failures: number, retryAfterSeconds?: number | null): number {
+  if (retryAfterSeconds && retryAfterSeconds > 0) {
+    return Math.min(POLL_MAX_MS * 5, retryAfterSeconds * 1000);
+  }
+  if (failures <= 0) {
+    return POLL_BASE_MS;
+  }
+  return Math.min(POLL_MAX_MS, POLL_BASE_MS * 2 ** Math.min(failures, 10));
+}
+
+export type Problem = 'unreachable' | 'signed-out' | 'throttled' | 'server' | 'rejected';
+
+/** What the panel should tell the user about a failed call (0 = no HTTP answer at all). */
+export function classifyStatus(status: number): Problem {
+  if (status === 0) {
+    return 'unreachable';
+  }
+  if (status === 401) {
+    return 'signed-out';
+  }
+  if (status === 429) {
+    return 'throttled';
+  }
+  if (status === 404 || status >= 500) {
+    // 404 on our routes: the qjm server extension is not loaded in this Jupyter server.
+    return 'server';
+  }
+  return 'rejected';
+}
+
+// ---------------------------------------------------------------------------------------
+// Formatting
+
+/** The only way the panel ever shows a stored IBM key. */
+export function keySummary(key: IbmKeyState | null | undefined): string {
+  if (!key || !key.set) {
+    return 'not set';
+  }
+  const tail = key.last4 ? `, ends with …${key.last4}` : '';
+  const state = key.state === 'invalid' ? ' (rejected by IBM Quantum)' : '';
+  return `set${tail}${state}`;
+}
+
+function pad(n: number): string {
+  return n < 10 ? `0${n}` : `${n}`;
+}
+
+/** Local "YYYY-MM-DD HH:MM"; today's times lose the date. */
+export function formatTime(iso: string | null | undefined, now: Date = new Date()): string {
+  if (!iso) {
+    return '—';
+  }
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) {
+    return '—';
+  }
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const sameDay =
+    d.getFullYear() === now.getFullYear() &&
+    d.getMonth() === now.getMonth() &&
+    d.getDate() === now.getDate();
+  return sameDay ? hm : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`;
+}
+
+/** "just now", "5 min ago", "3 h ago", else the date. */
+export function formatAgo(iso: string | null | undefined, now: Date = new Date()): string {
+  if (!iso) {
+    return '—';
+  }
+  const t = new Date(iso).getTime();
+  if (Number.isNaN(t)) {
+    return '—';
+  }
+  const s = Math.max(0, Math.round((now.getTime() - t) / 1000));
+  if (s < 45) {
+    return 'just now';
+  }
+  if (s < 3600) {
+    return `${Math.max(1, Math.round(s / 60))} min ago`;
+  }
+  if (s < 86400) {
+    return `${Math.round(s / 3600)} h ago`;
+  }
+  return formatTime(iso, now);
+}
