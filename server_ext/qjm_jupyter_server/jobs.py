@@ -43,6 +43,17 @@ class JobSpec:
 
 
 @dataclass
+class JobPage:
+    jobs: list[Job]
+    total: int
+    # One ms before the query was read, because the feed filter is strict
+    # (`updated_at > updated_after`): a change made in the same millisecond as, or racing
+    # with, this read comes back in the next `updated_after=server_time` call. The feed is
+    # at-least-once; clients upsert by id.
+    server_time: int
+
+
+@dataclass
 class Registered:
     jobs: list[Job]  # one per spec, in request order (duplicates share a job)
     created: int
@@ -145,16 +156,17 @@ class JobService:
             raise InvalidInput(str(exc), field=field) from None
 
     # -- read ------------------------------------------------------------------------------
-    async def list_jobs(self, actor: User, query: JobQuery, *, all_users: bool = False) -> tuple[list[Job], int]:
+    async def list_jobs(self, actor: User, query: JobQuery, *, all_users: bool = False) -> JobPage:
         """The actor's jobs; with all_users (admins only), everyone's."""
         if all_users and not actor.is_admin:
             raise Forbidden("only admins can list every user's jobs")
+        server_time = self.clock.now_ms() - 1
         scoped = replace(query, user_id=None if all_users else actor.id)
         if scoped.statuses is not None:
             scoped.statuses = self._statuses(scoped.statuses, "status")
         jobs = await self.store.list_jobs(scoped)
         total = await self.store.count_jobs(scoped)
-        return jobs, total
+        return JobPage(jobs=jobs, total=total, server_time=server_time)
 
     async def get(self, actor: User, ref: str) -> Job:
         """By our id or by the IBM job id; raises NotFound for anything not visible."""

@@ -32,14 +32,14 @@ def _query(params: JobQueryParams) -> JobQuery:
 class _JobListing(QJMHandler):
     async def _send_list(self, actor: User, all_users: bool) -> None:
         params = self.query()
-        jobs, total = await self.services.jobs.list_jobs(actor, _query(params), all_users=all_users)
+        page = await self.services.jobs.list_jobs(actor, _query(params), all_users=all_users)
         self.send(
             JobList(
-                jobs=[_out(j) for j in jobs],
-                total=total,
+                jobs=[_out(j) for j in page.jobs],
+                total=page.total,
                 limit=params.limit,
                 offset=params.offset,
-                server_time=self.services.clock.now_ms(),
+                server_time=page.server_time,
             )
         )
 
