@@ -1,0 +1,52 @@
+"""The user-facing side of the outbox: reading one's delivery log, asking for a test mail."""
+
+from __future__ import annotations
+
+from ..clock import Clock
+from ..domain import Notification, User
+from ..errors import Forbidden, TooManyRequests
+from ..settings import Settings
+from ..store import Store
+from .messages import MessageFactory
+
+TEST_MAILS_PER_HOUR = 5
+_COUNT_PAGE = 500
+
+
+class OutboxService:
+    def __init__(self, store: Store, messages: MessageFactory, settings: Settings, clock: Clock) -> None:
+        self.store, self.messages, self.settings, self.clock = store, messages, settings, clock
+
+    async def delivery_log(self, user: User, limit: int, offset: int) -> tuple[list[Notification], int]:
+        rows = await self.store.list_notifications(user.id, limit, offset)
+        return rows, await self._count(user, offset, limit, len(rows))
+
+    async def _count(self, user: User, offset: int, limit: int, got: int) -> int:
+        """The Store protocol counts the outbox by state only; a short page already tells the
+        total, otherwise page through ids (a store may offer count_notifications instead)."""
+        counter = getattr(self.store, "count_notifications", None)
+        if counter is not None:
+            return int(await counter(user.id))
+        if got and got < limit:
+            return offset + got
+        total, page_offset = 0, 0
+        while True:
+            page = await self.store.list_notifications(user.id, _COUNT_PAGE, page_offset)
+            total += len(page)
+            if len(page) < _COUNT_PAGE:
+                return total
+            page_offset += _COUNT_PAGE
+
+    async def queue_test(self, user: User) -> Notification:
+        """A test mail to oneself, throttled (it is a way to make us send mail)."""
+        if self.settings.require_verified_email and not user.is_verified:
+            raise Forbidden("verify your email address first: test emails go to verified addresses only", code="not_verified")
+        now = self.clock.now_ms()
+        hour = 3_600_000
+        state = await self.store.throttle_hit(f"mailtest:{user.id}", now, hour)
+        if state.count > TEST_MAILS_PER_HOUR:
+            retry_after = (state.window_start + hour - now) // 1000
+            raise TooManyRequests(f"at most {TEST_MAILS_PER_HOUR} test emails an hour", retry_after=retry_after)
+        note = self.messages.test_message(user, now)
+        await self.store.enqueue([note])
+        return note
