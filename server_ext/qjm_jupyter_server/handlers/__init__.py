@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import QJMHandler
-from . import admin, auth, jobs, me
+from . import admin, auth, jobs, me, notifications, pages
 from .openapi import OpenAPIHandler
 from .report import JobStatusReportHandler
 from .status import StatusHandler
@@ -16,4 +16,6 @@ HANDLERS: list[type[QJMHandler]] = [
     *auth.HANDLERS,
     *me.HANDLERS,
     *admin.HANDLERS,
+    *notifications.HANDLERS,
+    *pages.HANDLERS,
 ]
