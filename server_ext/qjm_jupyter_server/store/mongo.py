@@ -1,0 +1,547 @@
+"""The hosted store: MongoDB through the PyMongo Async API, shared by several servers.
+
+Every state change is ONE single-document atomic operation (`find_one_and_update`,
+`update_one` with the expected state in the filter as a fence); there are no
+transactions, so a standalone mongod works as well as a replica set or Atlas. Ids are
+app-made strings and times epoch-ms ints, exactly as in SQLite, so both backends pass
+the same contract suite. Test-server quirks avoided on purpose (storage.md §2.3): no
+`$$NOW` in queries (times come from the caller), and no concurrent upsert-with-return
+on a new key (insert, catch DuplicateKeyError, then update).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, fields
+from typing import Any, TypeVar
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+
+from ..domain import (
+    ActionToken,
+    Job,
+    JobQuery,
+    Notification,
+    PollUnit,
+    StatusEvent,
+    ThrottleState,
+    User,
+)
+from .base import Conflict, StoreUnavailable
+from .records import (
+    FILLABLE_JOB_FIELDS,
+    HISTORY_CAP,
+    capped_history,
+    check_job_changes,
+    check_unit_changes,
+    check_user_changes,
+    events_from_plain,
+    events_to_plain,
+    merge_registration,
+    poll_unit_key,
+)
+
+T = TypeVar("T")
+DEFAULT_DATABASE = "qjm"
+# Optimistic loops (read -> compute -> fenced write) give up after this many lost races;
+# reaching it means pathological contention, reported as "unavailable", never a 500.
+MAX_RACE_RETRIES = 20
+
+AFTER = ReturnDocument.AFTER
+
+
+def _guarded(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Turn driver errors into the store's own: Conflict or StoreUnavailable."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: MongoStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return await fn(self, *args, **kwargs)
+        except DuplicateKeyError as exc:
+            raise Conflict(_conflict_message(exc)) from exc
+        except ConnectionFailure as exc:
+            raise StoreUnavailable(f"MongoDB is unreachable: {exc}") from exc
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"MongoDB error: {exc}") from exc
+
+    return wrapper
+
+
+def _conflict_message(exc: DuplicateKeyError) -> str:
+    text = str(exc)
+    if "email" in text:
+        return "this email address is already registered"
+    return "already exists"
+
+
+def _encode(name: str, value: Any) -> Any:
+    if name == "history":
+        return events_to_plain(StatusEvent(**e) if isinstance(e, Mapping) else e for e in value)
+    return value
+
+
+def _to_doc(obj: Any, id_field: str) -> dict[str, Any]:
+    doc = asdict(obj)
+    doc["_id"] = doc.pop(id_field)
+    return doc
+
+
+def _from_doc(cls: Callable[..., T], doc: Mapping[str, Any] | None, id_field: str) -> T | None:
+    if doc is None:
+        return None
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    data = {k: v for k, v in doc.items() if k in names}
+    data[id_field] = doc["_id"]
+    if "history" in data:
+        data["history"] = events_from_plain(data["history"])
+    return cls(**data)
+
+
+def _user(doc: Mapping[str, Any] | None) -> User | None:
+    return _from_doc(User, doc, "id")
+
+
+def _job(doc: Mapping[str, Any] | None) -> Job | None:
+    return _from_doc(Job, doc, "id")
+
+
+def _unit(doc: Mapping[str, Any] | None) -> PollUnit | None:
+    return _from_doc(PollUnit, doc, "key")
+
+
+def _note(doc: Mapping[str, Any] | None) -> Notification | None:
+    return _from_doc(Notification, doc, "id")
+
+
+def _token(doc: Mapping[str, Any] | None) -> ActionToken | None:
+    return _from_doc(ActionToken, doc, "token_hash")
+
+
+def _sets(changes: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _encode(k, v) for k, v in changes.items()}
+
+
+def _page(limit: int, offset: int) -> tuple[int, int] | None:
+    """Mongo reads limit 0 as "no limit"; the protocol means "nothing"."""
+    if limit <= 0:
+        return None
+    return limit, max(0, offset)
+
+
+def _job_filter(query: JobQuery) -> dict[str, Any]:
+    flt: dict[str, Any] = {}
+    if query.user_id is not None:
+        flt["user_id"] = query.user_id
+    if query.statuses:
+        flt["status"] = {"$in": list(query.statuses)}
+    if query.active is True:
+        flt["watch_state"] = {"$in": ["active", "paused"]}
+    elif query.active is False:
+        flt["watch_state"] = {"$in": ["final", "lost"]}
+    if query.label is not None:
+        flt["label"] = query.label
+    if query.group is not None:
+        flt["group"] = query.group
+    if query.updated_after is not None:
+        flt["updated_at"] = {"$gt": query.updated_after}
+    return flt
+
+
+class MongoStore:
+    """`Store` over a MongoDB database (`mongodb://` or `mongodb+srv://`)."""
+
+    def __init__(self, url: str, database: str | None = None, *, timeout_ms: int = 5000) -> None:
+        self.url = url
+        self._database_name = database
+        self._timeout_ms = timeout_ms
+        self._client: AsyncMongoClient | None = None
+        self._db_handle: AsyncDatabase | None = None
+
+    # -- plumbing --------------------------------------------------------------------------
+    @property
+    def _db(self) -> AsyncDatabase:
+        """The client is made lazily: it binds to the running loop (it is not thread-safe)."""
+        if self._db_handle is None:
+            self._client = AsyncMongoClient(
+                self.url,
+                tz_aware=True,
+                serverSelectionTimeoutMS=self._timeout_ms,
+                connectTimeoutMS=self._timeout_ms,
+                socketTimeoutMS=max(30_000, self._timeout_ms),
+                appname="qjm-jupyter",
+            )
+            if self._database_name:
+                self._db_handle = self._client[self._database_name]
+            else:
+                self._db_handle = self._client.get_default_database(DEFAULT_DATABASE)
+        return self._db_handle
+
+    @property
+    def database_name(self) -> str:
+        return self._db.name
+
+    def _c(self, name: str) -> AsyncCollection:
+        return self._db[name]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @_guarded
+    async def open(self) -> None:
+        users, jobs, units, outbox, tokens = (
+            self._c("users"), self._c("jobs"), self._c("poll_units"), self._c("outbox"), self._c("action_tokens"),
+        )
+        await users.create_index([("email", ASCENDING)], unique=True, name="email_unique")
+        await users.create_index([("created_at", ASCENDING), ("_id", ASCENDING)], name="created")
+        await jobs.create_index([("user_id", ASCENDING), ("ibm_job_id", ASCENDING)], unique=True, name="user_ibm_job_unique")
+        await jobs.create_index([("user_id", ASCENDING), ("registered_at", DESCENDING), ("_id", DESCENDING)], name="user_registered")
+        await jobs.create_index([("user_id", ASCENDING), ("updated_at", ASCENDING), ("_id", ASCENDING)], name="user_updated")
+        await jobs.create_index([("user_id", ASCENDING), ("instance", ASCENDING), ("watch_state", ASCENDING)], name="user_instance")
+        await jobs.create_index([("watch_state", ASCENDING), ("updated_at", ASCENDING)], name="retention")
+        await units.create_index([("next_poll_at", ASCENDING)], name="due")
+        await units.create_index([("user_id", ASCENDING)], name="user")
+        await outbox.create_index([("dedupe_key", ASCENDING)], unique=True, name="dedupe_unique")
+        await outbox.create_index([("state", ASCENDING), ("next_attempt_at", ASCENDING)], name="due")
+        await outbox.create_index([("created_at", ASCENDING), ("_id", ASCENDING)], name="created")
+        await outbox.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_created")
+        await tokens.create_index([("user_id", ASCENDING), ("purpose", ASCENDING)], name="user_purpose")
+
+    async def close(self) -> None:
+        client, self._client, self._db_handle = self._client, None, None
+        if client is not None:
+            await client.close()
+
+    # -- users ---------------------------------------------------------------------------------
+    @_guarded
+    async def create_user(self, user: User) -> None:
+        doc = _to_doc(user, "id")
+        doc["email"] = user.email.lower()
+        await self._c("users").insert_one(doc)
+
+    @_guarded
+    async def get_user(self, user_id: str) -> User | None:
+        return _user(await self._c("users").find_one({"_id": user_id}))
+
+    @_guarded
+    async def get_user_by_email(self, email: str) -> User | None:
+        return _user(await self._c("users").find_one({"email": email.lower()}))
+
+    @_guarded
+    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> User | None:
+        check_user_changes(changes)
+        sets = dict(changes)
+        if "email" in sets:
+            sets["email"] = str(sets["email"]).lower()
+        if not sets:
+            return await self.get_user(user_id)
+        doc = await self._c("users").find_one_and_update({"_id": user_id}, {"$set": sets}, return_document=AFTER)
+        return _user(doc)
+
+    @_guarded
+    async def bump_token_version(self, user_id: str, now: int) -> User | None:
+        doc = await self._c("users").find_one_and_update(
+            {"_id": user_id}, {"$inc": {"token_version": 1}, "$set": {"updated_at": now}}, return_document=AFTER
+        )
+        return _user(doc)
+
+    @_guarded
+    async def list_users(self, limit: int, offset: int) -> list[User]:
+        page = _page(limit, offset)
+        if page is None:
+            return []
+        cursor = self._c("users").find({}).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).skip(page[1]).limit(page[0])
+        return [u for d in await cursor.to_list(None) if (u := _user(d))]
+
+    @_guarded
+    async def count_users(self) -> int:
+        return await self._c("users").count_documents({})
+
+    @_guarded
+    async def delete_user(self, user_id: str) -> bool:
+        # The user row goes last: a crash half-way leaves a user whose delete can be retried.
+        await self._c("jobs").delete_many({"user_id": user_id})
+        await self._c("poll_units").delete_many({"user_id": user_id})
+        await self._c("action_tokens").delete_many({"user_id": user_id})
+        return (await self._c("users").delete_one({"_id": user_id})).deleted_count > 0
+
+    # -- action tokens ---------------------------------------------------------------------------
+    @_guarded
+    async def put_action_token(self, token: ActionToken) -> None:
+        await self._c("action_tokens").insert_one(_to_doc(token, "token_hash"))
+
+    @_guarded
+    async def consume_action_token(self, token_hash: str, purpose: str, now: int) -> ActionToken | None:
+        doc = await self._c("action_tokens").find_one_and_delete(
+            {"_id": token_hash, "purpose": purpose, "expires_at": {"$gt": now}}
+        )
+        return _token(doc)
+
+    @_guarded
+    async def delete_action_tokens(self, user_id: str, purpose: str) -> int:
+        return (await self._c("action_tokens").delete_many({"user_id": user_id, "purpose": purpose})).deleted_count
+
+    # -- throttle -----------------------------------------------------------------------------------
+    @_guarded
+    async def throttle_hit(self, key: str, now: int, window_ms: int) -> ThrottleState:
+        coll, stale = self._c("throttle"), now - window_ms
+        for _ in range(MAX_RACE_RETRIES):
+            doc = await coll.find_one_and_update(
+                {"_id": key, "window_start": {"$gt": stale}}, {"$inc": {"count": 1}}, return_document=AFTER
+            )
+            if doc is None:
+                doc = await coll.find_one_and_update(
+                    {"_id": key, "window_start": {"$lte": stale}},
+                    {"$set": {"count": 1, "window_start": now}},
+                    return_document=AFTER,
+                )
+            if doc is None:
+                try:
+                    await coll.insert_one({"_id": key, "count": 1, "window_start": now})
+                except DuplicateKeyError:
+                    continue  # another process created it first: count on that window
+                return ThrottleState(key=key, count=1, window_start=now)
+            return ThrottleState(key=key, count=int(doc["count"]), window_start=int(doc["window_start"]))
+        raise StoreUnavailable(f"throttle counter {key!r} is too contended")
+
+    @_guarded
+    async def throttle_get(self, key: str) -> ThrottleState | None:
+        doc = await self._c("throttle").find_one({"_id": key})
+        return None if doc is None else ThrottleState(key=key, count=int(doc["count"]), window_start=int(doc["window_start"]))
+
+    @_guarded
+    async def throttle_clear(self, key: str) -> None:
+        await self._c("throttle").delete_one({"_id": key})
+
+    # -- jobs -------------------------------------------------------------------------------------------
+    @_guarded
+    async def register_jobs(self, jobs: Sequence[Job]) -> list[tuple[Job, bool]]:
+        return [await self._register_one(job) for job in jobs]
+
+    async def _register_one(self, job: Job) -> tuple[Job, bool]:
+        coll = self._c("jobs")
+        for _ in range(MAX_RACE_RETRIES):
+            try:
+                await coll.insert_one(_to_doc(job, "id"))
+                return job, True
+            except DuplicateKeyError:
+                pass
+            existing = _job(await coll.find_one({"user_id": job.user_id, "ibm_job_id": job.ibm_job_id}))
+            if existing is None:
+                if await coll.find_one({"_id": job.id}, projection={"_id": 1}) is not None:
+                    raise Conflict(f"job id {job.id} already exists")
+                continue  # deleted between our insert and read: insert again
+            changes = merge_registration(existing, job)
+            if not changes:
+                return existing, False
+            # Fence on everything the merge was computed from; a lost race re-reads.
+            fence: dict[str, Any] = {
+                "_id": existing.id,
+                "notify_status": existing.notify_status,
+                "watch_state": existing.watch_state,
+                "status": existing.status,
+                "updated_at": existing.updated_at,
+            }
+            for name in FILLABLE_JOB_FIELDS:
+                if name in changes:
+                    fence[name] = None
+            doc = await coll.find_one_and_update(fence, {"$set": _sets(changes)}, return_document=AFTER)
+            if doc is not None:
+                return _job(doc), False  # type: ignore[return-value]
+        raise StoreUnavailable(f"job {job.ibm_job_id} is too contended to register")
+
+    @_guarded
+    async def get_job(self, job_id: str, user_id: str | None = None) -> Job | None:
+        flt: dict[str, Any] = {"_id": job_id}
+        if user_id is not None:
+            flt["user_id"] = user_id
+        return _job(await self._c("jobs").find_one(flt))
+
+    @_guarded
+    async def get_job_by_ibm_id(self, user_id: str, ibm_job_id: str) -> Job | None:
+        return _job(await self._c("jobs").find_one({"user_id": user_id, "ibm_job_id": ibm_job_id}))
+
+    @_guarded
+    async def list_jobs(self, query: JobQuery) -> list[Job]:
+        page = _page(query.limit, query.offset)
+        if page is None:
+            return []
+        if query.updated_after is not None:
+            order = [("updated_at", ASCENDING), ("_id", ASCENDING)]
+        else:
+            order = [("registered_at", DESCENDING), ("_id", DESCENDING)]
+        cursor = self._c("jobs").find(_job_filter(query)).sort(order).skip(page[1]).limit(page[0])
+        return [j for d in await cursor.to_list(None) if (j := _job(d))]
+
+    @_guarded
+    async def count_jobs(self, query: JobQuery) -> int:
+        return await self._c("jobs").count_documents(_job_filter(query))
+
+    @_guarded
+    async def update_job(self, job_id: str, user_id: str | None, changes: Mapping[str, Any]) -> Job | None:
+        check_job_changes(changes)
+        if not changes:
+            return await self.get_job(job_id, user_id)
+        flt: dict[str, Any] = {"_id": job_id}
+        if user_id is not None:
+            flt["user_id"] = user_id
+        return _job(await self._c("jobs").find_one_and_update(flt, {"$set": _sets(changes)}, return_document=AFTER))
+
+    @_guarded
+    async def delete_job(self, job_id: str, user_id: str | None) -> bool:
+        flt: dict[str, Any] = {"_id": job_id}
+        if user_id is not None:
+            flt["user_id"] = user_id
+        return (await self._c("jobs").delete_one(flt)).deleted_count > 0
+
+    @_guarded
+    async def delete_jobs_of_user(self, user_id: str) -> int:
+        return (await self._c("jobs").delete_many({"user_id": user_id})).deleted_count
+
+    @_guarded
+    async def list_active_jobs(self, user_id: str, instance: str) -> list[Job]:
+        cursor = self._c("jobs").find(
+            {"user_id": user_id, "instance": instance, "watch_state": "active", "source": "ibm"}
+        ).sort([("registered_at", ASCENDING), ("_id", ASCENDING)])
+        return [j for d in await cursor.to_list(None) if (j := _job(d))]
+
+    @_guarded
+    async def cas_job(
+        self,
+        job_id: str,
+        expected_version: int,
+        changes: Mapping[str, Any],
+        append_history: Sequence[StatusEvent] = (),
+    ) -> Job | None:
+        check_job_changes(changes)
+        sets = dict(changes)
+        update: dict[str, Any] = {"$inc": {"version": 1}}
+        if "history" in sets:
+            sets["history"] = capped_history(sets["history"], append_history)
+        elif append_history:
+            update["$push"] = {"history": {"$each": events_to_plain(append_history), "$slice": -HISTORY_CAP}}
+        if sets:
+            update["$set"] = _sets(sets)
+        doc = await self._c("jobs").find_one_and_update(
+            {"_id": job_id, "version": expected_version}, update, return_document=AFTER
+        )
+        return _job(doc)
+
+    @_guarded
+    async def purge_jobs(self, finished_before: int) -> int:
+        result = await self._c("jobs").delete_many(
+            {"watch_state": {"$in": ["final", "lost"]}, "updated_at": {"$lt": finished_before}}
+        )
+        return result.deleted_count
+
+    # -- poll units ------------------------------------------------------------------------------------
+    @_guarded
+    async def touch_poll_unit(self, user_id: str, instance: str, now: int) -> None:
+        key = poll_unit_key(user_id, instance)
+        coll = self._c("poll_units")
+        try:
+            await coll.insert_one(_to_doc(PollUnit(key=key, user_id=user_id, instance=instance, next_poll_at=now), "key"))
+        except DuplicateKeyError:
+            await coll.update_one({"_id": key, "next_poll_at": {"$gt": now}}, {"$set": {"next_poll_at": now}})
+
+    @_guarded
+    async def claim_poll_units(self, owner: str, now: int, lease_ms: int, limit: int) -> list[PollUnit]:
+        coll, units = self._c("poll_units"), []
+        for _ in range(max(0, limit)):
+            doc = await coll.find_one_and_update(
+                {"next_poll_at": {"$lte": now}, "lease_until": {"$lt": now}, "paused_reason": None},
+                {"$set": {"lease_owner": owner, "lease_until": now + lease_ms}},
+                sort=[("next_poll_at", ASCENDING), ("_id", ASCENDING)],
+                return_document=AFTER,
+            )
+            if doc is None:
+                break
+            units.append(_unit(doc))
+        return units  # type: ignore[return-value]
+
+    @_guarded
+    async def release_poll_unit(self, key: str, owner: str, changes: Mapping[str, Any]) -> bool:
+        check_unit_changes(changes)
+        sets = {**changes, "lease_owner": None, "lease_until": 0}
+        result = await self._c("poll_units").update_one({"_id": key, "lease_owner": owner}, {"$set": sets})
+        return result.matched_count > 0
+
+    @_guarded
+    async def wake_user_units(self, user_id: str, now: int) -> int:
+        result = await self._c("poll_units").update_many(
+            {"user_id": user_id}, {"$set": {"paused_reason": None, "next_poll_at": now}}
+        )
+        return result.matched_count
+
+    @_guarded
+    async def delete_poll_unit(self, key: str, owner: str) -> bool:
+        return (await self._c("poll_units").delete_one({"_id": key, "lease_owner": owner})).deleted_count > 0
+
+    @_guarded
+    async def get_poll_unit(self, key: str) -> PollUnit | None:
+        return _unit(await self._c("poll_units").find_one({"_id": key}))
+
+    # -- outbox ------------------------------------------------------------------------------------------
+    @_guarded
+    async def enqueue(self, notifications: Sequence[Notification]) -> int:
+        inserted = 0
+        for n in notifications:
+            try:
+                await self._c("outbox").insert_one(_to_doc(n, "id"))
+                inserted += 1
+            except DuplicateKeyError:
+                pass  # same dedupe_key (or id): already queued, which is the point
+        return inserted
+
+    @_guarded
+    async def claim_outbox(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Notification]:
+        coll, items = self._c("outbox"), []
+        for _ in range(max(0, limit)):
+            doc = await coll.find_one_and_update(
+                {"state": "pending", "next_attempt_at": {"$lte": now}, "lease_until": {"$lt": now}},
+                {"$set": {"lease_owner": owner, "lease_until": now + lease_ms}, "$inc": {"attempts": 1}},
+                sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
+                return_document=AFTER,
+            )
+            if doc is None:
+                break
+            items.append(_note(doc))
+        return items  # type: ignore[return-value]
+
+    async def _fenced_outbox(self, notification_id: str, owner: str, sets: dict[str, Any]) -> bool:
+        sets = {**sets, "lease_owner": None, "lease_until": 0}
+        result = await self._c("outbox").update_one(
+            {"_id": notification_id, "lease_owner": owner, "state": "pending"}, {"$set": sets}
+        )
+        return result.matched_count > 0
+
+    @_guarded
+    async def mark_sent(self, notification_id: str, owner: str, now: int) -> bool:
+        return await self._fenced_outbox(
+            notification_id, owner, {"state": "sent", "sent_at": now, "text": "", "html": "", "last_error": None}
+        )
+
+    @_guarded
+    async def mark_retry(self, notification_id: str, owner: str, next_attempt_at: int, error: str) -> bool:
+        return await self._fenced_outbox(notification_id, owner, {"next_attempt_at": next_attempt_at, "last_error": error})
+
+    @_guarded
+    async def mark_failed(self, notification_id: str, owner: str, error: str, now: int) -> bool:
+        return await self._fenced_outbox(notification_id, owner, {"state": "failed", "last_error": error})
+
+    @_guarded
+    async def list_notifications(self, user_id: str | None, limit: int, offset: int) -> list[Notification]:
+        page = _page(limit, offset)
+        if page is None:
+            return []
+        flt = {} if user_id is None else {"user_id": user_id}
+        cursor = self._c("outbox").find(flt).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).skip(page[1]).limit(page[0])
+        return [n for d in await cursor.to_list(None) if (n := _note(d))]
+
+    @_guarded
+    async def count_outbox(self, state: str | None = None) -> int:
+        return await self._c("outbox").count_documents({} if state is None else {"state": state})
+
+
+__all__ = ["DEFAULT_DATABASE", "MongoStore"]
