@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fixtures.smtp import SMTPTestServer, smtp_server  # noqa: F401 - fixture re-export (not yet in the root plugins)
+from tests.fixtures.process import QJMProcess, qjm_env
+from tests.fixtures.smtp import SMTPTestServer
 
 PASSWORD = "correct horse battery staple"
 CRN = "crn:v1:bluemix:public:quantum-computing:us-east:a/kerneltest:inst-0001::"
@@ -67,15 +69,31 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return d
 
 
-@pytest.fixture
-def qjm_server(start_qjm, smtp_server):  # type: ignore[no-untyped-def] # noqa: F811
-    """A `jupyter qjm` process on 127.0.0.1 whose mail goes to the aiosmtpd capture server."""
-    return start_qjm(
-        smtp_host=smtp_server.host, smtp_port=smtp_server.port, smtp_security="none",
-        public_url="http://qjm.test/", poll_interval=0.3,
-    )
+@pytest.fixture(scope="module")
+def kernel_smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SMTPTestServer]:
+    """aiosmtpd on 127.0.0.1 (plain, a local relay), shared by a test module."""
+    server = SMTPTestServer(tmp_path_factory.mktemp("smtp"), mode="none")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def qjm_server(tmp_path_factory: pytest.TempPathFactory, kernel_smtp: SMTPTestServer) -> Iterator[QJMProcess]:
+    """One `jupyter qjm` process per test module (its tests use separate accounts), mail to aiosmtpd."""
+    d = tmp_path_factory.mktemp("qjm-server")
+    env = qjm_env(d, smtp_host=kernel_smtp.host, smtp_port=kernel_smtp.port, smtp_security="none",
+                  public_url="http://qjm.test/", poll_interval=0.3)
+    proc = QJMProcess(data_dir=d, env=env)
+    try:
+        yield proc.start()
+    finally:
+        proc.stop()
 
 
 @pytest.fixture
-def account(qjm_server, smtp_server) -> Account:  # noqa: F811
-    return create_verified_account(qjm_server.url, smtp_server)
+def account(qjm_server: QJMProcess, kernel_smtp: SMTPTestServer) -> Account:
+    """A fresh verified account (with a default instance) on the module's server."""
+    return create_verified_account(qjm_server.url, kernel_smtp)
