@@ -548,3 +548,15 @@ async def test_list_notifications_newest_first_per_user_and_all(store: Store) ->
     everything = await store.list_notifications(None, 3, 0)
     assert [n.id for n in everything] == [system.id, other.id, mine[3].id]
     assert everything[0] == system
+
+
+async def test_paging_edges_are_the_same_everywhere(store: Store) -> None:
+    await store.register_jobs([make_job("u1", at=T0 + i) for i in range(3)])
+    await store.create_user(make_user())
+    await store.enqueue([make_note()])
+    assert await store.list_jobs(q("u1", limit=0)) == []  # not "unlimited"
+    assert await store.list_jobs(q("u1", limit=-1)) == []
+    assert len(await store.list_jobs(q("u1", limit=2, offset=-5))) == 2
+    assert await store.list_users(0, 0) == []
+    assert await store.list_notifications(None, 0, 0) == []
+    assert len(await store.list_notifications(None, 5, -1)) == 1

@@ -42,6 +42,7 @@ from .records import (
     events_from_plain,
     events_to_plain,
     merge_registration,
+    page_bounds,
     poll_unit_key,
 )
 
@@ -127,9 +128,8 @@ def _sets(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 def _page(limit: int, offset: int) -> tuple[int, int] | None:
     """Mongo reads limit 0 as "no limit"; the protocol means "nothing"."""
-    if limit <= 0:
-        return None
-    return limit, max(0, offset)
+    limit, offset = page_bounds(limit, offset)
+    return (limit, offset) if limit else None
 
 
 def _job_filter(query: JobQuery) -> dict[str, Any]:

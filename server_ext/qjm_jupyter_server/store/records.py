@@ -97,3 +97,9 @@ def events_from_plain(items: Iterable[Mapping[str, Any]]) -> list[StatusEvent]:
 def poll_unit_key(user_id: str, instance: str) -> str:
     return f"{user_id}|{instance}"
 
+
+
+def page_bounds(limit: int, offset: int) -> tuple[int, int]:
+    """Clamp paging: a non-positive limit means "nothing" in both backends (SQLite
+    reads LIMIT -1 as unlimited and MongoDB limit 0 as unlimited), offsets start at 0."""
+    return max(0, limit), max(0, offset)

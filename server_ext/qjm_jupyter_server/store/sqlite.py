@@ -39,6 +39,7 @@ from .records import (
     events_from_plain,
     events_to_plain,
     merge_registration,
+    page_bounds,
     poll_unit_key,
 )
 
@@ -374,7 +375,7 @@ class SQLiteStore:
 
     async def list_users(self, limit: int, offset: int) -> list[User]:
         return await self._call(
-            _many, "SELECT * FROM users ORDER BY created_at, id LIMIT ? OFFSET ?", (limit, offset), User
+            _many, "SELECT * FROM users ORDER BY created_at, id LIMIT ? OFFSET ?", page_bounds(limit, offset), User
         )
 
     async def count_users(self) -> int:
@@ -488,7 +489,7 @@ class SQLiteStore:
         else:
             order = "registered_at DESC, id DESC"
         sql = f"SELECT * FROM jobs {where} ORDER BY {order} LIMIT ? OFFSET ?"
-        return await self._call(_many, sql, (*params, query.limit, query.offset), Job)
+        return await self._call(_many, sql, (*params, *page_bounds(query.limit, query.offset)), Job)
 
     async def count_jobs(self, query: JobQuery) -> int:
         where, params = _job_filter(query)
@@ -683,10 +684,10 @@ class SQLiteStore:
 
     async def list_notifications(self, user_id: str | None, limit: int, offset: int) -> list[Notification]:
         if user_id is None:
-            sql, params = "SELECT * FROM outbox ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", (limit, offset)
+            sql, params = "SELECT * FROM outbox ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", page_bounds(limit, offset)
         else:
             sql = "SELECT * FROM outbox WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-            params = (user_id, limit, offset)
+            params = (user_id, *page_bounds(limit, offset))
         return await self._call(_many, sql, params, Notification)
 
     async def count_outbox(self, state: str | None = None) -> int:
