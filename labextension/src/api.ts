@@ -76,6 +76,11 @@ export class QJMApi {
     return this._session?.email ?? '';
   }
 
+  /** True when the last sign-out was the server refusing the token (expired or revoked). */
+  get expired(): boolean {
+    return this._expired;
+  }
+
   get root(): string {
     return this._root;
   }
@@ -90,6 +95,7 @@ export class QJMApi {
       expiresAt: ttl > 0 ? Date.now() + ttl * 1000 : 0,
       email: result.user?.email ?? email
     };
+    this._expired = false;
     QJMApi._save(this._session);
     this._sessionChanged.emit(true);
     return result;
@@ -99,8 +105,9 @@ export class QJMApi {
    * Forget the token in this tab. Tokens are stateless JWTs, so this only drops the tab's
    * copy; `logoutEverywhere` asks the server to revoke every token.
    */
-  signOut(): void {
+  signOut(expired = false): void {
     const was = this._session !== null;
+    this._expired = expired;
     this._session = null;
     QJMApi._save(null);
     if (was) {
@@ -161,7 +168,7 @@ export class QJMApi {
     if (auth) {
       const session = this._session;
       if (!session || (session.expiresAt && session.expiresAt <= Date.now())) {
-        this.signOut();
+        this.signOut(true);
         throw new ApiError(401, 'unauthorized', 'Your session has ended. Sign in again.');
       }
       headers['Authorization'] = `Bearer ${session.token}`;
@@ -216,7 +223,7 @@ export class QJMApi {
       );
       if (response.status === 401 && auth) {
         // Expired, revoked (logout-all) or signed with a rotated secret: ask again.
-        this.signOut();
+        this.signOut(true);
       }
       throw apiError;
     }
@@ -254,6 +261,7 @@ export class QJMApi {
 
   private _root: string;
   private _session: StoredSession | null;
+  private _expired = false;
   private _sessionChanged = new Signal<this, boolean>(this);
 }
 

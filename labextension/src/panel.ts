@@ -178,7 +178,7 @@ export class JobPanel extends Widget {
     if (signedIn) {
       this._notice = null;
       void this._loadMe();
-    } else if (this._feed.problem?.status === 401) {
+    } else if (this._api.expired) {
       this._notice = { kind: 'info', text: 'Your session has ended. Sign in again.' };
     }
     this._renderHeader();

@@ -1,0 +1,242 @@
+"""The Quantum jobs panel in a real JupyterLab, driven through Debian chromium.
+
+A real `jupyter lab` subprocess with the qjm server extension and the built
+labextension; a real account in its SQLite file; jobs registered over the API; status
+changes through the kernel-report endpoint. The browser signs in through the panel
+like a user and must see the row change and a toast appear without reloading.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fixtures.process import QJMProcess
+from tests.fixtures.server import IBM_KEY_MARKER, ibm_key
+
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+BUILD = REPO / "server_ext" / "qjm_jupyter_server" / "labextension"
+ARTIFACTS = REPO / "test-artifacts" / "ui"
+HEADLESS_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+PASSWORD = "correct horse battery"
+WAIT_MS = 45_000  # an upper bound for slow shared CI machines, not an assertion about speed
+
+if not CHROMIUM.exists():
+    pytest.skip("needs Debian chromium at /usr/bin/chromium (apt-get install -y chromium)", allow_module_level=True)
+if not (BUILD / "package.json").exists():
+    pytest.skip("labextension not built (cd labextension && jlpm install && jlpm build:prod)", allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+def _prepare_jupyter_dirs(data_dir: Path) -> None:
+    """Silence the news toast; make the built extension visible even without a develop link."""
+    labconfig = data_dir / "config" / "labconfig"
+    labconfig.mkdir(parents=True, exist_ok=True)
+    (labconfig / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
+    installed = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "qjm-jupyter" / "package.json"
+    if not installed.exists():
+        link = data_dir / "data" / "labextensions" / "qjm-jupyter"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(BUILD, target_is_directory=True)
+
+
+@pytest.fixture
+def lab(start_qjm, tmp_path) -> QJMProcess:
+    data_dir = tmp_path / "lab"
+    data_dir.mkdir()
+    _prepare_jupyter_dirs(data_dir)
+    return start_qjm(
+        command="lab",
+        data_dir=data_dir,
+        extra_args=["--LabApp.expose_app_in_browser=True"],
+        ibm_iam_url="http://127.0.0.1:9/",
+        ibm_api_url="http://127.0.0.1:9/",
+        smtp_host="",
+    )
+
+
+@pytest.fixture
+def http(lab: QJMProcess) -> Iterator[httpx.Client]:
+    def no_key(response: httpx.Response) -> None:
+        response.read()
+        assert IBM_KEY_MARKER.encode() not in response.content, f"IBM key leaked in {response.request.url}"
+
+    with httpx.Client(base_url=lab.api, timeout=20, event_hooks={"response": [no_key]}) as client:
+        yield client
+
+
+@pytest.fixture
+def account(lab: QJMProcess, http: httpx.Client) -> dict[str, str]:
+    """A registered account with a verified email, an IBM key set, and its bearer headers."""
+    email = "ada@example.org"
+    r = http.post("auth/register", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 202, r.text
+    db = lab.data_dir / "qjm" / "qjm.sqlite3"
+    with sqlite3.connect(db, timeout=20) as conn:
+        assert conn.execute("UPDATE users SET is_verified = 1 WHERE email = ?", (email,)).rowcount == 1
+    r = http.post("auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    key = ibm_key("ab12cd34ef561234")
+    r = http.patch("me", json={"ibm_quantum_token": key}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["ibm_key"]["last4"] == "1234"
+    return {"email": email, "key": key, **headers}
+
+
+def _headers(account: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": account["Authorization"]}
+
+
+@pytest.fixture
+def jobs(http: httpx.Client, account: dict[str, str]) -> dict[str, str]:
+    """Three local jobs; returns label -> our job id."""
+    body = {
+        "jobs": [
+            {"job_id": "local-bell-0001", "backend": "aer_simulator", "label": "Bell state", "source": "local",
+             "notify_status": ["RUNNING", "DONE", "ERROR"]},
+            {"job_id": "local-ghz-0002", "backend": "aer_simulator", "label": "GHZ sweep", "source": "local"},
+            {"job_id": "local-vqe-0003", "backend": "aer_simulator", "label": "VQE H2", "source": "local",
+             "notify_status": []},
+        ]
+    }
+    r = http.post("jobs", json=body, headers=_headers(account))
+    assert r.status_code == 201, r.text
+    return {j["label"]: j["id"] for j in r.json()["jobs"]}
+
+
+def _report(http: httpx.Client, account: dict[str, str], job_id: str, status: str, reason: str | None = None) -> None:
+    payload = {"status": status} | ({"reason": reason} if reason else {})
+    r = http.post(f"jobs/{job_id}/status", json=payload, headers=_headers(account))
+    assert r.status_code == 200, r.text
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name))
+
+
+def _row(page: Page, job_id: str):
+    return page.locator(f'#qjm-job-panel tr[data-job="{job_id}"]')
+
+
+def test_panel_sign_in_live_updates_toasts_and_themes(lab, http, account, jobs) -> None:
+    console_errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=HEADLESS_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 800})
+            page = context.new_page()
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            page.goto(f"{lab.url}lab?token={lab.jupyter_token}", timeout=WAIT_MS)
+
+            # The side-bar tab exists and opens the panel.
+            tab = page.locator('.jp-SideBar [data-id="qjm-job-panel"]')
+            expect(tab).to_be_attached(timeout=WAIT_MS)
+            tab.click()
+            panel = page.locator("#qjm-job-panel")
+            expect(panel).to_be_visible()
+
+            # Sign in through the form (labels are real labels: find inputs by them).
+            expect(panel.get_by_role("heading", name="Sign in to qjm")).to_be_visible()
+            panel.get_by_label("Email").fill(account["email"])
+            panel.get_by_label("Password").fill("wrong password")
+            panel.get_by_role("button", name="Sign in").click()
+            expect(panel.locator("#qjm-signin-error")).to_contain_text("Wrong email or password")
+            panel.get_by_label("Password").fill(PASSWORD)
+            panel.get_by_label("Password").press("Enter")
+
+            # The job table.
+            expect(panel.locator("tr.qjm-row")).to_have_count(3, timeout=WAIT_MS)
+            bell = _row(page, jobs["Bell state"])
+            expect(bell).to_contain_text("Bell state")
+            expect(bell).to_contain_text("local-bell-0001")
+            expect(bell).to_contain_text("aer_simulator")
+            expect(bell.locator(".qjm-chip")).to_have_text("Initializing")
+            expect(_row(page, jobs["VQE H2"])).to_contain_text("Not watched")
+            expect(panel.locator(".qjm-live")).to_contain_text("Live", timeout=WAIT_MS)
+
+            # Account: verified, key shown only by its last four characters.
+            panel.locator(".qjm-account summary").first.click()
+            expect(panel.locator(".qjm-facts")).to_contain_text("verified")
+            expect(panel.locator(".qjm-key-summary")).to_have_text("set, ends with …1234")
+            assert account["key"] not in page.content()
+            _shot(page, "panel_light.png")
+
+            # Live: the kernel reports RUNNING then DONE; the row follows and toasts appear.
+            _report(http, account, jobs["Bell state"], "RUNNING")
+            expect(bell.locator(".qjm-chip")).to_have_text("Running", timeout=WAIT_MS)
+            toast = page.locator(".Toastify__toast").filter(has_text="Bell state")
+            expect(toast.filter(has_text="is running")).to_be_visible(timeout=WAIT_MS)
+            _report(http, account, jobs["Bell state"], "DONE")
+            expect(bell.locator(".qjm-chip")).to_have_text("Done", timeout=WAIT_MS)
+            expect(toast.filter(has_text="is done")).to_be_visible(timeout=WAIT_MS)
+            expect(bell).to_have_attribute("data-status", "DONE")
+            _shot(page, "panel_light_toast.png")
+
+            # A job the user does not watch changes silently.
+            _report(http, account, jobs["VQE H2"], "ERROR", reason="Qubit index out of range")
+            vqe = _row(page, jobs["VQE H2"])
+            expect(vqe.locator(".qjm-chip")).to_have_text("Error", timeout=WAIT_MS)
+            expect(vqe).to_contain_text("Qubit index out of range")
+            expect(page.locator(".Toastify__toast").filter(has_text="VQE H2")).to_have_count(0)
+
+            # Filter by status and search by label.
+            panel.locator('.qjm-filter[data-status="DONE"]').click()
+            expect(panel.locator("tr.qjm-row")).to_have_count(1)
+            panel.locator('.qjm-filter[data-status="DONE"]').click()
+            panel.get_by_label("Search jobs by label, job id or backend").fill("ghz")
+            expect(panel.locator("tr.qjm-row")).to_have_count(1)
+            expect(panel.locator("tr.qjm-row")).to_contain_text("GHZ sweep")
+            panel.get_by_label("Search jobs by label, job id or backend").fill("")
+
+            # Per-row notices: GHZ sweep -> only RUNNING, saved on the server.
+            ghz = _row(page, jobs["GHZ sweep"])
+            ghz.get_by_role("button", name="Choose notices for local-ghz-0002").click()
+            for status, wanted in (("Running", True), ("Done", False), ("Error", False), ("Cancelled", False)):
+                box = ghz.get_by_label(status, exact=True)
+                box.set_checked(wanted)
+            ghz.get_by_role("button", name="Save").click()
+            expect(ghz.locator(".qjm-notify .qjm-tag")).to_have_text(["Running"])
+            r = http.get(f"jobs/{jobs['GHZ sweep']}", headers=_headers(account))
+            assert r.json()["notify_status"] == ["RUNNING"]
+
+            # Reload: still signed in for this tab, and the panel is restored open.
+            page.reload()
+            expect(page.locator("#qjm-job-panel")).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("#qjm-job-panel tr.qjm-row")).to_have_count(3, timeout=WAIT_MS)
+            expect(_row(page, jobs["Bell state"]).locator(".qjm-chip")).to_have_text("Done")
+            assert page.evaluate("() => window.localStorage.getItem('qjm-jupyter:session')") is None
+
+            # Dark theme.
+            page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+            expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false", timeout=WAIT_MS)
+            page.locator("#qjm-job-panel .qjm-account summary").first.click()
+            page.wait_for_timeout(500)  # let the theme's transition settle before the picture (not an assertion)
+            _shot(page, "panel_dark.png")
+
+            # Signing out everywhere (another tab, the CLI) sends this tab back to sign-in at its next poll.
+            r = http.post("auth/logout-all", headers=_headers(account))
+            assert r.status_code == 204, r.text
+            panel = page.locator("#qjm-job-panel")
+            expect(panel.get_by_role("heading", name="Sign in to qjm")).to_be_visible(timeout=WAIT_MS)
+            expect(panel.locator(".qjm-banner")).to_contain_text("Sign in again")
+            _shot(page, "panel_dark_signed_out.png")
+        finally:
+            browser.close()
+    assert not [e for e in console_errors if "qjm" in e.lower()], console_errors
