@@ -1,0 +1,222 @@
+"""Watcher benchmark: IBM calls and wall time per poll cycle, detection-to-email latency, RSS.
+
+`python -m bench.watcher` (or `python -m bench --only watcher`). In one process: the
+fake IBM API (tests/fakes/ibm_api.py, a thread, with a per-request latency), a real
+SQLite store in a temp dir, the real IBM client and the real Poller. Each user has
+their own instance, as in a group server. Beside it, the older design — one IAM
+exchange + one GET per job, sequentially — runs on a sample of jobs and is scaled up
+to the same job count for the ratio. "Email" is the outbox row's creation (the SMTP
+hop belongs to the email benchmark). RSS is this process's, fake included. No
+assertions: figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .common import ROOT, percentile  # noqa: F401 - ROOT puts the repo on sys.path
+
+from qjm_jupyter_server.clock import SystemClock  # noqa: E402
+from qjm_jupyter_server.domain import Job, User, new_id  # noqa: E402
+from qjm_jupyter_server.notify.messages import MessageFactory  # noqa: E402
+from qjm_jupyter_server.secrets import KeyRing  # noqa: E402
+from qjm_jupyter_server.settings import Settings  # noqa: E402
+from qjm_jupyter_server.store import open_store  # noqa: E402
+from qjm_jupyter_server.watcher.ibm import IBMClient  # noqa: E402
+from qjm_jupyter_server.watcher.poller import Poller  # noqa: E402
+from tests.fakes.ibm_api import FakeIBM, make_crn  # noqa: E402
+
+JWT_SECRET = "bench-secret-" + "x" * 40
+
+
+def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
+    parser.add_argument("--watcher-users", type=int, default=100, help="users (one instance each); --full: 1000")
+    parser.add_argument("--watcher-jobs", type=int, default=10, help="watched jobs per user")
+    parser.add_argument("--watcher-latency", type=float, default=0.005, help="fake IBM latency per request, seconds")
+    parser.add_argument("--watcher-interval", type=float, default=2.0, help="poll interval for the latency run, seconds")
+    parser.add_argument("--watcher-changes", type=int, default=200, help="jobs finished during the latency run")
+    parser.add_argument("--watcher-naive-sample", type=int, default=100, help="jobs polled by the naive poller")
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+async def _setup(store: Any, fake: FakeIBM, keyring: KeyRing, users: int, per_user: int) -> list[tuple[User, str, list[Job]]]:
+    now = SystemClock().now_ms()
+    out = []
+    for u in range(users):
+        crn = fake.add_instance(make_crn(u + 1))
+        key = fake.add_key(f"benchkey-{u:05d}-{random.getrandbits(32):08x}")
+        uid = new_id("u_")
+        user = User(id=uid, email=f"{uid}@bench.test", password_hash="x", created_at=now, updated_at=now,
+                    is_verified=True, ibm_key_cipher=keyring.encrypt(uid, key), ibm_key_last4=key[-4:],
+                    ibm_key_state="ok", ibm_key_updated_at=now, default_instance=crn)
+        await store.create_user(user)
+        jobs = []
+        for j in range(per_user):
+            ibm_id = f"b{u:05d}x{j:03d}"
+            fake.add_job(ibm_id, "Queued", instance=crn)
+            jobs.append(Job(id=new_id("j_"), user_id=uid, ibm_job_id=ibm_id, registered_at=now, updated_at=now,
+                            instance=crn, notify_status=["DONE", "ERROR", "CANCELLED"]))
+        stored = await store.register_jobs(jobs)
+        await store.touch_poll_unit(uid, crn, now)
+        out.append((user, key, [j for j, _ in stored]))
+    return out
+
+
+async def _naive(fake: FakeIBM, sample: list[tuple[str, str, str]], timeout: float) -> dict[str, float]:
+    """The older design: per job, exchange the key for a token and GET the job, one after another."""
+    import httpx
+
+    calls = 0
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=timeout) as http:
+        for key, crn, ibm_id in sample:
+            r = await http.post(fake.base + "/identity/token",
+                                data={"grant_type": "urn:ibm:params:oauth:grant-type:apikey", "apikey": key})
+            token = r.json()["access_token"]
+            await http.get(f"{fake.base}/api/v1/jobs/{ibm_id}",
+                           headers={"Authorization": f"Bearer {token}", "Service-CRN": crn, "IBM-API-Version": "2026-04-15"})
+            calls += 2
+    return {"calls": calls, "seconds": time.perf_counter() - started}
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    users = 1000 if getattr(args, "full", False) and args.watcher_users == 100 else args.watcher_users
+    per_user = args.watcher_jobs
+    fake = FakeIBM()
+    fake.start()
+    tmp = tempfile.TemporaryDirectory(prefix="qjm-bench-watcher-")
+    store = open_store(f"sqlite:///{Path(tmp.name) / 'qjm.sqlite3'}")
+    await store.open()
+    settings = Settings(public_url="http://bench.test/", poll_interval=3600.0, ibm_iam_url=fake.base,
+                        ibm_api_url=fake.base + "/api/v1", ibm_read_timeout=30.0, lease_seconds=600.0)
+    keyring = KeyRing.load_or_create(Path(tmp.name) / "keys", JWT_SECRET, None)
+    ibm = IBMClient(settings)
+    poller = Poller(store, keyring, MessageFactory(settings), ibm, settings, SystemClock(), owner="bench")
+    result: dict[str, Any] = {"users": users, "jobs": users * per_user, "fake_latency_ms": args.watcher_latency * 1000}
+    try:
+        t0 = time.perf_counter()
+        world = await _setup(store, fake, keyring, users, per_user)
+        result["setup_s"] = round(time.perf_counter() - t0, 1)
+        result["rss_after_setup_mb"] = rss_mb()
+        fake.latency = args.watcher_latency
+
+        async def due_now() -> None:
+            now = SystemClock().now_ms()
+            for user, _key, jobs in world:
+                await store.touch_poll_unit(user.id, jobs[0].instance or "", now)
+
+        # Cycle 1: every job leaves INITIALIZING (a write per job). Cycle 2: steady state, nothing changes.
+        for name in ("first", "steady"):
+            await due_now()
+            before = len(fake.calls)
+            stats = await poller.run_cycle()
+            result[f"cycle_{name}"] = {
+                "units": stats.units, "ibm_calls": len(fake.calls) - before, "listings": stats.listings,
+                "gets": stats.gets, "changes": stats.changes, "wall_s": round(stats.duration_ms / 1000, 2),
+            }
+        # Cycle 3: 10 % of the jobs finished since the last poll: one GET each on top of the listings.
+        finished = [jobs[i] for _u, _k, jobs in world for i in range(max(1, per_user // 10))]
+        for job in finished:
+            fake.set_status(job.ibm_job_id, "Completed")
+        await due_now()
+        before = len(fake.calls)
+        stats = await poller.run_cycle()
+        result["cycle_10pct_done"] = {
+            "ibm_calls": len(fake.calls) - before, "listings": stats.listings, "gets": stats.gets,
+            "changes": stats.changes, "emails_queued": await store.count_outbox(), "wall_s": round(stats.duration_ms / 1000, 2),
+        }
+
+        # Latency: the real loop at a short interval; jobs finish at random moments.
+        poller.settings = settings = Settings(**{**settings.__dict__, "poll_interval": args.watcher_interval})
+        pending = [j for _u, _k, jobs in world for j in jobs if j not in finished]
+        changed = random.sample(pending, min(args.watcher_changes, len(pending)))
+        await due_now()
+        await poller.start()
+        changed_at: dict[str, int] = {}
+        window = 2 * args.watcher_interval
+        t_start = time.monotonic()
+        for job in sorted(changed, key=lambda _j: random.random()):
+            await asyncio.sleep(window / max(1, len(changed)))
+            fake.set_status(job.ibm_job_id, "Completed")
+            changed_at[job.id] = SystemClock().now_ms()
+        deadline = time.monotonic() + 20 * args.watcher_interval + 60
+        latencies: list[float] = []
+        while time.monotonic() < deadline:
+            rows = await store.list_notifications(None, 100_000, 0)
+            created = {n.job_id: n.created_at for n in rows if n.job_id in changed_at}
+            if len(created) == len(changed_at):
+                latencies = [(created[j] - changed_at[j]) / 1000 for j in changed_at]
+                break
+            await asyncio.sleep(0.2)
+        await poller.stop()
+        result["detection_to_email"] = {
+            "poll_interval_s": args.watcher_interval,
+            "changes": len(changed_at),
+            "detected": len(latencies),
+            "p50_s": round(percentile(latencies, 50), 2) if latencies else None,
+            "p99_s": round(percentile(latencies, 99), 2) if latencies else None,
+            "window_s": round(time.monotonic() - t_start, 1),
+        }
+        result["rss_end_mb"] = rss_mb()
+
+        # The older design on a sample, scaled to the same number of jobs.
+        sample = [(key, jobs[0].instance or "", j.ibm_job_id) for _u, key, jobs in world for j in jobs][: args.watcher_naive_sample]
+        naive = await _naive(fake, sample, 30.0)
+        per_job = naive["seconds"] / max(1, len(sample))
+        jobs_total = users * per_user
+        naive_calls = 2 * jobs_total
+        naive_wall = per_job * jobs_total
+        batched = result["cycle_steady"]
+        result["naive_per_job"] = {
+            "sampled_jobs": len(sample), "ibm_calls_per_cycle": naive_calls, "cycle_wall_s_extrapolated": round(naive_wall, 1),
+        }
+        result["ratio_calls_naive_over_batched"] = round(naive_calls / max(1, batched["ibm_calls"]), 1)
+        result["ratio_wall_naive_over_batched"] = round(naive_wall / max(1e-9, batched["wall_s"]), 1)
+    finally:
+        await poller.stop()
+        await ibm.aclose()
+        await store.close()
+        fake.stop()
+        tmp.cleanup()
+    return result
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    for name, default in (("watcher_users", 100), ("watcher_jobs", 10), ("watcher_latency", 0.005),
+                          ("watcher_interval", 2.0), ("watcher_changes", 200), ("watcher_naive_sample", 100)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    return asyncio.run(_run(args))
+
+
+def _print(result: dict[str, Any], prefix: str = "") -> None:
+    for key, value in result.items():
+        if isinstance(value, dict):
+            _print(value, f"{prefix}{key}.")
+        else:
+            print(f"{(prefix + key).ljust(48)} {value}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.watcher", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="1,000 users x 10 jobs = 10,000 watched jobs")
+    add_arguments(parser)
+    _print(run(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
