@@ -1,0 +1,136 @@
+"""Templates: text + HTML for every message, escaping, one-line subjects, operator overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from qjm_jupyter_server.domain import StatusEvent
+from qjm_jupyter_server.notify.messages import MessageFactory, token_digest
+from qjm_jupyter_server.notify.mime import build_message
+from qjm_jupyter_server.notify.render import BUILTIN_DIR
+from qjm_jupyter_server.settings import Settings
+
+from .conftest import T0, a_job, a_user
+
+HOSTILE = '<img src=x onerror="alert(1)">\r\nBcc: victim@example.org'
+
+
+@pytest.fixture
+def factory() -> MessageFactory:
+    return MessageFactory(Settings(public_url="https://hub.example.org/user/ada/"))
+
+
+def every_message(f: MessageFactory) -> list:
+    u, j = a_user(), a_job()
+    return [
+        f.verify_email(u, "tok-1", "new@example.org", T0),
+        f.reset_password(u, "tok-2", T0),
+        f.account_notice(u, "Password changed", "Your password was changed.", T0),
+        f.job_status(u, j, ["RUNNING", "DONE"], T0),
+        f.group_milestone(u, "sweep", [j, a_job(id="j_2", status="ERROR")], "all_final", T0),
+        f.group_milestone(u, "sweep", [j], "first_running", T0),
+        f.key_invalid(u, T0),
+        f.instance_forbidden(u, "crn:v1:x", T0),
+        f.job_lost(u, j, T0),
+        f.test_message(u, T0),
+    ]
+
+
+def test_every_message_has_text_html_and_a_dedupe_key(factory):
+    msgs = every_message(factory)
+    assert len({m.dedupe_key for m in msgs}) == len(msgs)
+    for m in msgs:
+        assert m.id.startswith("n_") and m.subject.startswith("[qjm] ")
+        assert m.text.strip() and m.html.lstrip().startswith("<!DOCTYPE html>")
+        assert "https://hub.example.org/user/ada/lab?qjm-" in m.text  # manage link
+        assert "\n" not in m.subject and "\r" not in m.subject
+        assert m.to_addr == ("new@example.org" if m.kind == "verify" else "ada@example.org")
+
+
+def test_dedupe_keys_are_deterministic(factory):
+    u, j = a_user(), a_job()
+    assert factory.job_status(u, j, ["RUNNING", "DONE"], T0).dedupe_key == "job:j_1:RUNNING+DONE"
+    assert factory.job_status(u, j, ["DONE"], T0 + 5).dedupe_key == factory.job_status(u, j, ["DONE"], T0).dedupe_key
+    assert factory.group_milestone(u, "g", [j], "all_final", T0).dedupe_key == "group:u_ada:g:all_final"
+    assert factory.key_invalid(dataclasses.replace(u, ibm_key_updated_at=7), T0).dedupe_key == "keyinvalid:u_ada:7"
+    assert factory.instance_forbidden(u, "crn:1", T0).dedupe_key == "forbidden:u_ada:crn:1"
+    assert factory.job_lost(u, j, T0).dedupe_key == "lost:j_1"
+    assert factory.verify_email(u, "abc", "x@y.z", T0).dedupe_key == f"verify:{token_digest('abc')}"
+    assert "abc" not in factory.verify_email(u, "abc", "x@y.z", T0).dedupe_key
+    assert factory.reset_password(u, "abc", T0).dedupe_key == f"reset:{token_digest('abc')}"
+    assert factory.test_message(u, T0).dedupe_key == f"test:u_ada:{T0}"
+
+
+def test_job_status_content(factory):
+    n = factory.job_status(a_user(), a_job(), ["DONE"], T0)
+    assert n.subject == "[qjm] DONE · bell state · ibm_fez"
+    assert n.kind == "job_status" and n.job_id == "j_1"
+    for part in (n.text, n.html):
+        assert "d5abc123" in part and "bell state" in part and "ibm_fez" in part
+        assert "crn:v1:bluemix:public:quantum-computing:us-east:a/1:2::" in part
+        assert "2026-01-01 00:02:05 UTC" in part  # RUNNING in the timeline
+        assert "2 min 05 s" in part  # queued: QUEUED -> RUNNING
+        assert "1 h 02 min" in part  # ran: RUNNING -> DONE (3723 s)
+        assert "https://quantum.cloud.ibm.com/workloads/d5abc123" in part
+        assert "https://hub.example.org/user/ada/lab?qjm-job=j_1" in part
+
+
+def test_error_reason_and_unknown_spans(factory):
+    job = a_job(status="ERROR", error_reason="Error 1305: circuit too deep", history=[StatusEvent("QUEUED", T0), StatusEvent("ERROR", T0 + 1000, "x")])
+    n = factory.job_status(a_user(), job, ["ERROR"], T0)
+    assert "Error 1305: circuit too deep" in n.text and "Error 1305: circuit too deep" in n.html
+    assert "Ran:      —" in n.text
+
+
+def test_local_job_has_no_ibm_link(factory):
+    n = factory.job_status(a_user(), a_job(source="local", channel="local", backend=None), ["DONE"], T0)
+    assert "quantum.cloud.ibm.com" not in n.text and "unknown backend" in n.subject
+
+
+def test_user_text_is_escaped_in_html_and_flattened_in_subject(factory):
+    job = a_job(label=HOSTILE, error_reason="<b>boom</b> & co", group="<i>g</i>")
+    n = factory.job_status(a_user(), job, ["ERROR"], T0)
+    assert "\r" not in n.subject and "\n" not in n.subject
+    assert "<img" not in n.html and "&lt;img src=x" in n.html
+    assert "<b>boom</b>" not in n.html and "&lt;b&gt;boom&lt;/b&gt; &amp; co" in n.html
+    assert "<i>g</i>" not in n.html
+    assert "<b>boom</b> & co" in n.text  # plain text stays as written
+    msg = build_message(n, "qjm <qjm@example.org>", T0)
+    assert msg.get_all("Bcc") is None
+    assert "victim@example.org" not in str(msg["To"])
+    group = factory.group_milestone(a_user(), HOSTILE, [job], "all_final", T0)
+    assert "\n" not in group.subject and "<img" not in group.html
+
+
+def test_account_notice_escapes_body(factory):
+    n = factory.account_notice(a_user(), "Email\r\nchanged", "<script>x</script>", T0)
+    assert n.subject == "[qjm] Email changed"
+    assert "<script>x" not in n.html and "<script>x</script>" in n.text
+
+
+def test_links_for_verify_and_reset(factory):
+    v = factory.verify_email(a_user(), "Tok_en-1", "new@example.org", T0)
+    r = factory.reset_password(a_user(), "Tok_en-2", T0)
+    assert "https://hub.example.org/user/ada/qjm/verify?token=Tok_en-1" in v.text
+    assert 'href="https://hub.example.org/user/ada/qjm/verify?token=Tok_en-1"' in v.html
+    assert "https://hub.example.org/user/ada/qjm/reset?token=Tok_en-2" in r.text
+
+
+def test_operator_templates_override_builtin_ones(tmp_path):
+    (tmp_path / "test_message.txt.j2").write_text("Hello from ACME ops, {{ user_email }}.\n")
+    (tmp_path / "_base.html.j2").write_text("<html><body>ACME {% block body %}{% endblock %}</body></html>")
+    f = MessageFactory(Settings(templates_dir=str(tmp_path)))
+    n = f.test_message(a_user(email="a&b@example.org"), T0)
+    assert n.text == "Hello from ACME ops, a&b@example.org.\n"
+    assert n.html.startswith("<html><body>ACME") and "a&amp;b@example.org" in n.html  # autoescape still on
+    other = f.reset_password(a_user(), "t", T0)  # not overridden: the built-in text
+    assert "Choose a new password" in other.text
+
+
+def test_builtin_templates_are_complete():
+    names = {p.name for p in BUILTIN_DIR.iterdir()}
+    for kind in ("job_status", "group_milestone", "key_invalid", "instance_forbidden", "job_lost",
+                 "verify_email", "reset_password", "account_notice", "test_message"):
+        assert f"{kind}.txt.j2" in names and f"{kind}.html.j2" in names
