@@ -216,3 +216,45 @@ class TestLockedJupyter:
         assert r.status_code == 403, r.text
         r = await api.get(contents, headers={"Authorization": f"token {jp_serverapp.identity_provider.token}"})
         assert r.status_code == 200  # the harness: the real Jupyter token does open it
+
+
+ODD_BODIES: list[bytes] = [
+    b"",
+    b"   ",
+    b"not json",
+    b"[]",
+    b"null",
+    b"42",
+    b'"text"',
+    b'{"email": null, "password": null}',
+    b'{"email": 1e999, "password": ["x"]}',
+    b'{"email": "a@b.org", "password": "\\ud800\\udfff\\ud800 abcdefgh"}',
+    b'{"email": "a@b.org", "password": "\\ud800 abcdefgh"}',
+    b'{"token": "' + b"A" * 43 + b'", "password": "long enough pw"}',
+    b'{"token": {"$ne": null}}',
+    b"\xff\xfe\x00garbage",
+    b'{"email": "a@b.org", "password": "x", "email": "c@d.org"}',
+    b'{"notify_default": "DONE"}',
+    b'{"notify_default": [1, 2]}',
+    b'{"ibm_quantum_token": 12345678}',
+    b'{"is_active": "maybe"}',
+]
+
+
+async def test_odd_input_never_5xx(api, make_user):
+    user = await make_user()
+    routes = [
+        ("POST", "auth/register"), ("POST", "auth/login"), ("POST", "auth/verify/request"),
+        ("POST", "auth/verify/confirm"), ("POST", "auth/password/forgot"), ("POST", "auth/password/reset"),
+        ("PATCH", "me"), ("DELETE", "me"), ("PATCH", f"admin/users/{user.id}"),
+    ]
+    for method, path in routes:
+        for body in ODD_BODIES:
+            for ctype in ("application/json", "application/x-www-form-urlencoded"):
+                r = await api.request(method, path, content=body, headers={**user.headers, "Content-Type": ctype})
+                assert r.status_code < 500, f"{method} {path} {body!r} {ctype}: {r.status_code} {r.text}"
+                assert r.status_code != 200 or path == "me", f"{method} {path} {body!r} accepted"
+                assert "error" in r.json() or r.status_code < 300
+    r = await api.get("admin/users", params={"limit": "lots", "offset": "-1"}, headers=user.headers)
+    assert r.status_code in (403, 422)
+    assert (await api.get("me", headers=user.headers)).status_code == 200  # still alive and logged in

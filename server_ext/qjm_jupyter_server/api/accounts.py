@@ -19,7 +19,7 @@ from .times import ms_to_iso
 
 # Deliberately simple: one "@", a dot in the domain, no spaces or angle brackets. The
 # real check is the verification email; this only stops obvious garbage and header tricks.
-EMAIL_RE = re.compile(r"^[^@\s<>\"',;()\[\]\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?\.[A-Za-z0-9-]{2,63}$")
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f<>\"',;()\[\]\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?\.[A-Za-z0-9-]{2,63}$")
 
 # crn:v1:<cname>:<ctype>:quantum-computing:<region>:a/<account>:<instance guid>::
 CRN_RE = re.compile(r"^crn:v1:[a-z0-9-]+:[a-z0-9-]+:quantum-computing:[a-z0-9-]+:a/[A-Za-z0-9]+:[A-Za-z0-9-]+::$")
