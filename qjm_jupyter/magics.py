@@ -5,15 +5,18 @@ Loaded by `%load_ext qjm_jupyter`; keeps imports light (no qiskit, no server pac
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 from collections.abc import Iterator
 from typing import Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .client import JobManagerClient
+from .errors import QJMError
 from .jobs import is_job
 from .statuses import DEFAULT_NOTIFY_STATUS
 
@@ -65,14 +68,16 @@ def summary(result: dict[str, Any], email: str | None) -> str:
     n = len(jobs)
     if n == 0:
         return "no jobs to watch"
-    backends = sorted({j.get("backend") or ("local" if j.get("source") == "local" else "?") for j in jobs})
-    on_backends = ", ".join(backends[:3]) + (f" and {len(backends) - 3} more" if len(backends) > 3 else "")
+    backends = sorted({j.get("backend") or ("local" if j.get("source") == "local" else "") for j in jobs} - {""})
+    where = ""
+    if backends:
+        where = " on " + ", ".join(backends[:3]) + (f" and {len(backends) - 3} more" if len(backends) > 3 else "")
     notify: list[str] = []
     for j in jobs:
         for s in j.get("notify_status") or []:
             if s not in notify:
                 notify.append(s)
-    line = f"watching {n} job{'s' if n != 1 else ''} on {on_backends}"
+    line = f"watching {n} job{'s' if n != 1 else ''}{where}"
     merged = int(result.get("merged", 0))
     if merged:
         line += f" ({merged} already watched)"
@@ -81,6 +86,15 @@ def summary(result: dict[str, Any], email: str | None) -> str:
     else:
         line += "; no email (empty notify list)"
     return line
+
+
+@contextlib.contextmanager
+def friendly_errors() -> Iterator[None]:
+    """A magic's expected failures as one short line (UsageError: no traceback), still failing the cell."""
+    try:
+        yield
+    except (QJMError, ValueError) as exc:
+        raise UsageError(f"qjm: {exc}") from None
 
 
 @magics_class
@@ -118,7 +132,8 @@ class QJMMagics(Magics):
         if not password:
             password = getpass.getpass(f"qjm password for {email}: ")
         client = JobManagerClient(url=url, email=email, password=password)
-        client.login(save=True)
+        with friendly_errors():
+            client.login(save=True)
         set_client(client)
         print(f"logged in to {client.url} as {email}")
 
@@ -140,13 +155,14 @@ class QJMMagics(Magics):
         if not args.exprs:
             print("nothing to watch: give jobs, e.g. %qjm_watch job  (or use %%qjm_watch on a cell)")
             return None
-        values = self._eval_all(args.exprs)
+        with friendly_errors():
+            values = self._eval_all(args.exprs)
         self._watch(values[0] if len(values) == 1 else values, args.on, args.label, args.group)
 
     def _watch(self, jobs: Any, on: str | None, label: str | None, group: str | None) -> dict[str, Any]:
         client = get_client()
-        notify = _on(on)
-        result = client.register_job(jobs, notify, label=label, group=group)
+        with friendly_errors():
+            result = client.register_job(jobs, _on(on), label=label, group=group)
         print(summary(result, client.email))
         return result
 
@@ -193,7 +209,8 @@ class QJMMagics(Magics):
         if not exprs:
             print("usage: %qjm_unwatch job [jobs ...]")
             return
-        n = get_client().delete_job(self._eval_all(exprs))
+        with friendly_errors():
+            n = get_client().delete_job(self._eval_all(exprs))
         print(f"stopped watching {n} job{'s' if n != 1 else ''}")
 
     @magic_arguments()
