@@ -7,7 +7,7 @@ subject is re-flattened to one line in case a row was written by something else.
 from __future__ import annotations
 
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, parseaddr
 
 from ..domain import Notification
 from .facts import one_line
@@ -25,7 +25,9 @@ def build_message(row: Notification, mail_from: str, now_ms: int) -> EmailMessag
     msg["To"] = row.to_addr
     msg["Subject"] = one_line(row.subject, 250)
     msg["Date"] = formatdate(now_ms / 1000, usegmt=True)
-    msg["Message-ID"] = make_msgid(idstring=row.id, domain=domain)
+    # Stable per outbox row: a retry after an uncertain send (connection lost after DATA)
+    # carries the same id, so receiving systems can drop the duplicate.
+    msg["Message-ID"] = f"<qjm.{row.id}@{domain}>"
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to us
     msg["X-Auto-Response-Suppress"] = "All"
     if row.kind:
