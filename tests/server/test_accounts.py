@@ -7,13 +7,12 @@ import dataclasses
 import re
 from typing import Any
 
-import httpx
 import pytest
 
 from qjm_jupyter_server.accounts import AccountService
 from qjm_jupyter_server.errors import TooManyRequests
 from qjm_jupyter_server.store import open_store
-from tests.fixtures.server import _no_key_in_response, ibm_key
+from tests.fixtures.server import ibm_key
 
 CRN = "crn:v1:bluemix:public:quantum-computing:us-east:a/abc123:inst-0001::"
 # secrets.token_urlsafe(32) is 43 url-safe characters
@@ -32,15 +31,6 @@ async def mailed_token(services: Any, to_addr: str, kind: str) -> str:
     found = TOKEN_RE.findall(rows[0].text)
     assert found, f"no token in the {kind} email: {rows[0].text!r}"
     return found[0]
-
-
-@pytest.fixture
-def api(qjm_base, jp_asyncio_loop):
-    """Local stand-in for the shared `api` fixture, which is an async generator fixture:
-    pytest-jupyter (without pytest-asyncio) cannot run those. Same client, same key-leak hook."""
-    client = httpx.AsyncClient(base_url=qjm_base, timeout=20, event_hooks={"response": [_no_key_in_response]})
-    yield client
-    jp_asyncio_loop.run_until_complete(client.aclose())
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -13,7 +13,6 @@ import pytest
 
 from qjm_jupyter_server.secrets import KeyRing, UndecryptableKey
 from tests.fixtures.server import JWT_SECRET, fernet_key, ibm_key
-from tests.server.test_accounts import api  # noqa: F401  (local fixture override)
 
 pytestmark = pytest.mark.slow  # each command is a fresh Python importing jupyter_server
 
@@ -67,7 +66,7 @@ async def test_rotate_keys(make_user, qjm_services, qjm_config, qjm_data_dir):
         assert new_only.decrypt(user.id, cipher).startswith("qjmtestkey-")
 
 
-async def test_create_admin(api, make_user, qjm_services, qjm_config):  # noqa: F811
+async def test_create_admin(api, make_user, qjm_services, qjm_config):
     user = await make_user()
     r = await api.get("admin/users", headers=user.headers)
     assert r.status_code == 403

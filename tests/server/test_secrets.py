@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from qjm_jupyter_server.app import QJMServerApp
 from qjm_jupyter_server.secrets import BadTokenKeys, KeyRing, UndecryptableKey, WeakSecret
 from tests.fixtures.server import JWT_SECRET, fernet_key, ibm_key
-from tests.server.test_accounts import api, bearer  # noqa: F401  (api: local fixture override)
+from tests.server.test_accounts import bearer
 
 log = logging.getLogger("test-qjm-secrets")
 
