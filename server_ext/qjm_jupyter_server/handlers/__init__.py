@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .base import QJMHandler
 from . import admin, auth, jobs, me, notifications, pages
-from .openapi import OpenAPIHandler
+from .openapi import OpenAPIHandler, UnknownRouteHandler
 from .report import JobStatusReportHandler
 from .status import StatusHandler
 
@@ -18,4 +18,5 @@ HANDLERS: list[type[QJMHandler]] = [
     *admin.HANDLERS,
     *notifications.HANDLERS,
     *pages.HANDLERS,
+    UnknownRouteHandler,  # keep last: JSON 404 for anything under qjm/api/ no route matched
 ]

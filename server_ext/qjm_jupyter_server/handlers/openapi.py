@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from .. import __version__
 from ..api.openapi import OpenAPIDocument, build_openapi
 from ..api.spec import Op
+from ..errors import NotFound
 from .base import QJMHandler
 
 
@@ -24,3 +25,33 @@ class OpenAPIHandler(QJMHandler):
 
             doc = self._cache[self.base_url] = build_openapi(HANDLERS, version=__version__, base_url=self.base_url)
         self.send(doc)
+
+
+class UnknownRouteHandler(QJMHandler):
+    """Anything under qjm/api/ that no route matched: a JSON 404 in our error shape.
+
+    Without it Jupyter answers with an HTML page (and a 403 "_xsrf missing" for writes),
+    e.g. for a path parameter outside its route's pattern. Registered last; it declares
+    no operations, so it stays out of the OpenAPI document.
+    """
+
+    route = r"/qjm/api/(?P<rest>.*)"
+    spec: ClassVar[dict[str, Op]] = {}
+
+    def _not_found(self, rest: str) -> None:
+        raise NotFound(f"no such API route: {self.request.method} qjm/api/{rest}; see qjm/api/openapi.json")
+
+    def get(self, rest: str) -> None:
+        self._not_found(rest)
+
+    def post(self, rest: str) -> None:
+        self._not_found(rest)
+
+    def put(self, rest: str) -> None:
+        self._not_found(rest)
+
+    def patch(self, rest: str) -> None:
+        self._not_found(rest)
+
+    def delete(self, rest: str) -> None:
+        self._not_found(rest)
