@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl
@@ -20,7 +21,8 @@ from pydantic import BaseModel, ValidationError
 from tornado import web
 
 from ..api.spec import Op
-from ..errors import InvalidInput, PayloadTooLarge, QJMError, TooManyRequests, Unauthorized
+from ..errors import InvalidInput, PayloadTooLarge, QJMError, ServiceUnavailable, TooManyRequests, Unauthorized
+from ..store.base import StoreUnavailable
 
 if TYPE_CHECKING:
     from ..domain import User
@@ -30,6 +32,8 @@ M = TypeVar("M", bound=BaseModel)
 
 MAX_BODY_BYTES = 1024 * 1024
 VERBS = ("get", "post", "put", "patch", "delete")
+STORE_RETRY_AFTER_S = 30
+log = logging.getLogger("qjm")
 
 
 def validation_error(exc: ValidationError) -> InvalidInput:
@@ -38,6 +42,14 @@ def validation_error(exc: ValidationError) -> InvalidInput:
     field = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__") or None
     msg = first.get("msg", "invalid value")
     return InvalidInput(f"{field}: {msg}" if field else msg, field=field)
+
+
+def store_unavailable(exc: StoreUnavailable) -> ServiceUnavailable:
+    """A database that refuses writes (read-only file, full disk, server down) is an
+    outage the client can wait out: 503, not a 500. The detail (file paths) is logged,
+    never sent."""
+    log.error("qjm: storage unavailable: %s", exc)
+    return ServiceUnavailable("storage is unavailable (read-only, full or unreachable); nothing was changed, try again later")
 
 
 def _guarded(method: Callable[..., Awaitable[Any] | Any]) -> Callable[..., Awaitable[Any]]:
@@ -54,6 +66,8 @@ def _guarded(method: Callable[..., Awaitable[Any] | Any]) -> Callable[..., Await
             self.send_qjm_error(validation_error(exc))
         except QJMError as exc:
             self.send_qjm_error(exc)
+        except StoreUnavailable as exc:
+            self.send_qjm_error(store_unavailable(exc))
 
     return wrapper
 
@@ -101,6 +115,8 @@ class QJMHandler(ExtensionHandlerMixin, APIHandler):
                 self.user = await self.services.accounts.authenticate(self._bearer_token())
         except QJMError as exc:
             self.send_qjm_error(exc)
+        except StoreUnavailable as exc:
+            self.send_qjm_error(store_unavailable(exc))
 
     def _bearer_token(self) -> str:
         scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
@@ -162,6 +178,8 @@ class QJMHandler(ExtensionHandlerMixin, APIHandler):
         self.set_status(exc.status)
         if isinstance(exc, TooManyRequests):
             self.set_header("Retry-After", str(exc.retry_after))
+        if isinstance(exc, ServiceUnavailable):
+            self.set_header("Retry-After", str(STORE_RETRY_AFTER_S))
         if exc.status == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="qjm"')
         self.set_header("Content-Type", "application/json; charset=UTF-8")
