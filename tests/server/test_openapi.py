@@ -145,3 +145,14 @@ def test_document_is_pure_and_reflects_declarations() -> None:
     op = doc["paths"]["/qjm/api/things/{thing_id}"]["delete"]
     assert set(op["responses"]) == {"204", "401", "404", "409", "422"}
     assert doc["servers"] == [{"url": "/"}] and doc["info"]["version"] == "9.9"
+
+
+async def test_unmatched_api_paths_get_a_json_404(api) -> None:
+    """Not Jupyter's HTML page (nor its 403 "_xsrf missing" for writes)."""
+    for method, path in (("GET", "nope"), ("POST", "jobs/x/y/z"), ("PATCH", "admin/users/not%20an%20id"), ("DELETE", "")):
+        r = await api.request(method, path, json={} if method in ("POST", "PATCH") else None)
+        assert r.status_code == 404, (method, path, r.status_code, r.text[:200])
+        assert r.headers["Content-Type"].startswith("application/json")
+        assert r.json()["error"]["code"] == "not_found"
+    doc = (await api.get("openapi.json")).json()
+    assert not any("rest" in path for path in doc["paths"])
