@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import jwt.warnings
 import pytest
 from jupyter_server.serverapp import JupyterServerAuthWarning, ServerApp
 from traitlets.config import Config
@@ -41,12 +42,15 @@ def _bad_tokens(user_id: str) -> dict[str, str]:
     head, body, sig = good.split(".")
     tampered_claims = _b64(json.dumps(_claims(user_id, tv=1)).encode())
     now = int(time.time())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)  # short for HS512 on purpose
+        hs512 = jwt.encode(_claims(user_id), JWT_SECRET, algorithm="HS512")
     out = {
         "tampered payload": f"{head}.{tampered_claims}.{sig}",
         "tampered signature": f"{head}.{body}.{sig[:-2]}{'AA' if not sig.endswith('AA') else 'BB'}",
         "other secret": jwt.encode(_claims(user_id), "another-secret-" + "y" * 40, algorithm="HS256"),
         "expired": jwt.encode(_claims(user_id, iat=now - 7200, exp=now - 3600), JWT_SECRET, algorithm="HS256"),
-        "HS512": jwt.encode(_claims(user_id), JWT_SECRET, algorithm="HS512"),
+        "HS512": hs512,
         "RS256-looking": _forge({"alg": "RS256", "typ": "JWT"}, _claims(user_id), b"\x00" * 256),
         "alg none": _forge({"alg": "none", "typ": "JWT"}, _claims(user_id), b""),
         "wrong audience": jwt.encode(_claims(user_id, aud="jupyter"), JWT_SECRET, algorithm="HS256"),
