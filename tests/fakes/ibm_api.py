@@ -160,7 +160,7 @@ class FakeIBM:
     `fail_iam_next` the same for IAM, `hang_next` [seconds] for `/api/v1/jobs*`,
     `latency` seconds per request, `token_ttl` of issued tokens, `count_bias` added to the
     listing's `count` (a lying server), `backend_configs` name -> configuration JSON,
-    `results` job id -> results text. Observe with `calls`.
+    `default_backend_config` served for any backend a job uses, `results` job id -> results text. Observe with `calls`.
     """
 
     def __init__(self) -> None:
@@ -178,6 +178,9 @@ class FakeIBM:
         self.token_ttl: int = 3600
         self.count_bias: int = 0
         self.backend_configs: dict[str, dict[str, Any]] = {}
+        # Served (renamed) for every backend a job uses when set; the fixture loads a real one
+        # from qiskit's fake_provider, because a 404 here makes the real client refetch on every decode.
+        self.default_backend_config: dict[str, Any] | None = None
         self.results: dict[str, str] = {}
         self.calls: list[Call] = []
         self.inflight = 0
@@ -429,8 +432,13 @@ class FakeIBM:
                 names = {"ibm_fake", *(j.data["backend"] for j in self._by_instance.get(crn or "", {}).values())}
             devices = [{"name": n, "status": {"name": "online", "reason": ""}, "queue_length": 0, "qubits": 5, "clops": {"value": 0}, "processor_type": {"family": "Fake"}} for n in sorted(names)]
             return _Reply(200, {"devices": devices})
-        if rest[1:] == ["configuration"] and rest[0] in self.backend_configs:
-            return _Reply(200, self.backend_configs[rest[0]])
+        if rest[1:] == ["configuration"]:
+            if rest[0] in self.backend_configs:
+                return _Reply(200, self.backend_configs[rest[0]])
+            with self.lock:
+                known = rest[0] == "ibm_fake" or any(j.data["backend"] == rest[0] for j in self.jobs.values())
+            if known and self.default_backend_config is not None:
+                return _Reply(200, {**self.default_backend_config, "backend_name": rest[0]})
         return _error(404, f"Backend {rest[0]} not found", "1216")
 
     def _list(self, jobs: dict[str, _Job], query: dict[str, list[str]]) -> _Reply:
