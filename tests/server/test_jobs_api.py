@@ -126,6 +126,8 @@ async def test_statuses_are_case_insensitive_with_aliases(api, make_user) -> Non
         ({"jobs": [{"job_id": "has space", "instance": CRN}]}, "jobs.0.job_id"),
         ({"jobs": [{"job_id": "x", "instance": CRN, "label": "l" * 201}]}, "jobs.0.label"),
         ({"jobs": [{"job_id": "x", "instance": CRN, "created": "yesterday"}]}, "jobs.0.created"),
+        # Parses, but is before year 1 in UTC: could never be shown back (was a 500).
+        ({"jobs": [{"job_id": "x", "instance": CRN, "created": "0001-01-01T00:00:00+01:00"}]}, "jobs.0.created"),
         ({"jobs": [{"job_id": "x", "instance": CRN, "source": "aer"}]}, "jobs.0.source"),
         ({"jobs": []}, "jobs"),
     ],
@@ -230,6 +232,7 @@ async def test_filters_and_pagination(api, make_user, qjm_services, clock) -> No
         ({"offset": "-1"}, "offset"),
         ({"active": "maybe"}, "active"),
         ({"updated_after": "not-a-time"}, "updated_after"),
+        ({"updated_after": "9999-12-31T23:59:59-01:00"}, "updated_after"),
         ({"colour": "red"}, "colour"),
     ],
 )

@@ -8,7 +8,6 @@ exact position (`jobs.0.notify_status.1`); times go in as ISO 8601 and out as
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -27,7 +26,7 @@ from pydantic_core import CoreSchema
 from qjm_jupyter.statuses import STATUSES, UnknownStatus, normalize_status
 
 from ..domain import Job
-from .times import IsoTime, dt_to_ms
+from .times import IsoTime, UtcDateTime, dt_to_ms
 
 # -- shared field types ----------------------------------------------------------------------------
 
@@ -101,7 +100,7 @@ class JobIn(BaseModel):
         default=None, description="IBM instance CRN; defaults to the account's default_instance."
     )
     channel: Text(64) | None = None  # type: ignore[valid-type]
-    created: datetime | None = Field(default=None, description="When IBM created the job (ISO 8601).")
+    created: UtcDateTime | None = Field(default=None, description="When IBM created the job (ISO 8601).")
     notify_status: StatusList | None = Field(
         default=None, description="Statuses to be notified of; defaults to the account's notify_default."
     )
@@ -157,7 +156,7 @@ class JobQueryParams(BaseModel):
     active: bool | None = Field(default=None, description="true: still watched; false: finished or lost.")
     label: Text(200) | None = None  # type: ignore[valid-type]
     group: Text(200) | None = None  # type: ignore[valid-type]
-    updated_after: datetime | None = Field(
+    updated_after: UtcDateTime | None = Field(
         default=None, description="Only jobs changed after this time, oldest change first (a changes feed)."
     )
     limit: int = Field(default=50, ge=1, le=500)

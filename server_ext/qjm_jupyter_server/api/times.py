@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
-from pydantic import PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, PlainSerializer, WithJsonSchema
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -43,6 +43,20 @@ def iso_to_ms(text: str) -> int:
         text = text[:-1] + "+00:00"
     return dt_to_ms(datetime.fromisoformat(text))
 
+
+def _in_utc(value: datetime) -> datetime:
+    """Aware and in UTC, or a validation error when UTC falls outside years 1..9999
+    (`0001-01-01T00:00:00+01:00` parses, but could never be shown back)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("date-time is out of range once converted to UTC") from None
+
+
+# A request field taking an ISO 8601 date-time (an offset, `Z`, or none = UTC).
+UtcDateTime = Annotated[datetime, AfterValidator(_in_utc)]
 
 # A response field holding epoch ms that goes out as our ISO string; the OpenAPI
 # document shows it as a date-time string.
