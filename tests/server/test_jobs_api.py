@@ -382,3 +382,10 @@ async def test_admin_sees_every_users_jobs(api, make_user, qjm_services) -> None
     # Admin reads by our id across users; their own list stays their own.
     assert (await api.get(f"jobs/{a['id']}", headers=admin.headers)).json()["job_id"] == "a-job"
     assert (await api.get("jobs", headers=admin.headers)).json()["total"] == 0
+
+
+@pytest.mark.xfail(reason="handlers/base.py body(): json.loads raises RecursionError (not ValueError) -> 500; reported to its owner", strict=False)
+async def test_deeply_nested_json_is_a_4xx(api, make_user) -> None:
+    user = await make_user()
+    r = await api.post("jobs", content=b"[" * 100_000 + b"]" * 100_000, headers={**user.headers, "Content-Type": "application/json"})
+    assert 400 <= r.status_code < 500, r.text
