@@ -7,7 +7,7 @@
  */
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
-import { deleteIcon, editIcon, LabIcon, refreshIcon } from '@jupyterlab/ui-components';
+import { bellIcon, deleteIcon, editIcon, LabIcon, refreshIcon, userIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { ApiError, QJMApi } from './api';
@@ -211,16 +211,7 @@ export class JobPanel extends Widget {
     if (this._api.signedIn) {
       buttons.push(
         this._iconButton(refreshIcon, 'Refresh jobs', () => this._feed.refresh(), 'refresh'),
-        h(
-          'button',
-          {
-            type: 'button',
-            className: 'qjm-button qjm-button-small',
-            'data-focus': 'signout',
-            onClick: () => this._api.signOut()
-          },
-          'Sign out'
-        )
+        this._iconButton(userIcon, 'Account and sign out', () => this._showAccount(), 'account')
       );
     }
     fill(
@@ -371,45 +362,26 @@ export class JobPanel extends Widget {
             href: job.ibm_url,
             target: '_blank',
             rel: 'noopener noreferrer',
-            title: 'Open this job in IBM Quantum',
+            title: `${job.job_id}: open in IBM Quantum`,
             'data-focus': `link-${job.id}`
           },
           job.job_id
         )
-      : h('span', { className: 'qjm-job-id', title: 'Local job (no IBM Quantum page)' }, job.job_id);
+      : h('span', { className: 'qjm-job-id', title: `${job.job_id} (local job: no IBM Quantum page)` }, job.job_id);
     const notify = orderStatuses(job.notify_status || []);
     const editing = this._editing === job.id;
     const history = (job.history || []).map(e => `${statusLabel(e.status)} ${formatTime(e.at)}`).join(' → ');
+    // Cells are laid out as a card by CSS in a narrow side panel, and as table columns
+    // when the panel is wide (a container query): the same markup serves both.
     return h(
       'tr',
       { className: `qjm-row ${editing ? 'qjm-row-editing' : ''}`, 'data-job': job.id, 'data-status': job.status },
       h(
         'td',
-        { className: 'qjm-cell-job' },
-        h('div', { className: 'qjm-job-label' }, job.label || h('span', { className: 'qjm-muted' }, 'Unlabelled job')),
-        h(
-          'div',
-          { className: 'qjm-job-meta' },
-          idNode,
-          job.backend ? h('span', { className: 'qjm-backend', title: 'Backend' }, job.backend) : null
-        ),
-        h(
-          'div',
-          { className: 'qjm-job-times', title: history || undefined },
-          `created ${formatTime(job.created || job.registered_at)} · updated ${formatAgo(job.updated_at)}`
-        ),
-        job.status === 'ERROR' && job.error_reason
-          ? h('div', { className: 'qjm-job-error' }, job.error_reason)
-          : null,
-        editing
-          ? this._notifyEditor(job)
-          : h(
-              'div',
-              { className: 'qjm-notify' },
-              notify.length
-                ? ['Notify on', ...notify.map(s => h('span', { className: 'qjm-tag' }, statusLabel(s)))]
-                : h('span', { className: 'qjm-muted' }, 'Not watched: no notices')
-            )
+        { className: 'qjm-cell-label' },
+        job.label
+          ? h('span', { className: 'qjm-job-label', title: job.label }, job.label)
+          : h('span', { className: 'qjm-job-label qjm-muted' }, 'Unlabelled job')
       ),
       h(
         'td',
@@ -418,13 +390,48 @@ export class JobPanel extends Widget {
       ),
       h(
         'td',
+        { className: 'qjm-cell-id' },
+        idNode,
+        job.backend ? h('span', { className: 'qjm-backend', title: 'Backend' }, job.backend) : null
+      ),
+      h(
+        'td',
+        { className: 'qjm-cell-times' },
+        h(
+          'div',
+          { className: 'qjm-job-times', title: history || undefined },
+          `created ${formatTime(job.created || job.registered_at)} · updated ${formatAgo(job.updated_at)}`
+        ),
+        job.status === 'ERROR' && job.error_reason ? h('div', { className: 'qjm-job-error' }, job.error_reason) : null
+      ),
+      h(
+        'td',
+        { className: 'qjm-cell-notify' },
+        editing
+          ? this._notifyEditor(job)
+          : h(
+              'div',
+              { className: 'qjm-notify', title: 'Statuses that send you an email and a Lab notice' },
+              bellIcon.element({ tag: 'span', className: 'qjm-bell' }),
+              notify.length
+                ? h('span', { className: 'qjm-notify-list' }, notify.map(statusLabel).join(' · '))
+                : h('span', { className: 'qjm-muted' }, 'Not watched')
+            )
+      ),
+      h(
+        'td',
         { className: 'qjm-cell-actions' },
-        this._iconButton(editIcon, `Choose notices for ${job.job_id}`, () => {
-          this._editing = editing ? null : job.id;
-          this._draft = new Set(job.notify_status || []);
-          this._renderJobs();
-          this._tbody.querySelector<HTMLInputElement>(`tr[data-job="${CSS.escape(job.id)}"] input`)?.focus();
-        }, `edit-${job.id}`),
+        this._iconButton(
+          editIcon,
+          `Choose notices for ${job.job_id}`,
+          () => {
+            this._editing = editing ? null : job.id;
+            this._draft = new Set(job.notify_status || []);
+            this._renderJobs();
+            this._tbody.querySelector<HTMLInputElement>(`tr[data-job="${CSS.escape(job.id)}"] input`)?.focus();
+          },
+          `edit-${job.id}`
+        ),
         this._iconButton(deleteIcon, `Delete ${job.job_id} from qjm`, () => void this._delete(job), `delete-${job.id}`)
       )
     );
@@ -530,6 +537,15 @@ export class JobPanel extends Widget {
   }
 
   // -- account ------------------------------------------------------------------------------
+
+  /** Open the account section and move focus there (the header's account button). */
+  private _showAccount(): void {
+    this._accountOpen = true;
+    this._renderAccount();
+    const summary = this._account.querySelector<HTMLElement>('summary');
+    summary?.scrollIntoView({ block: 'start' });
+    summary?.focus();
+  }
 
   private async _loadMe(): Promise<void> {
     try {
@@ -661,6 +677,25 @@ export class JobPanel extends Widget {
         )
       ),
       keyForm,
+      h(
+        'div',
+        { className: 'qjm-form-actions qjm-account-actions' },
+        h(
+          'button',
+          { type: 'button', className: 'qjm-button qjm-button-small', 'data-focus': 'signout', onClick: () => this._api.signOut() },
+          'Sign out'
+        ),
+        h(
+          'button',
+          {
+            type: 'button',
+            className: 'qjm-button qjm-button-small qjm-button-quiet',
+            title: 'Revoke every qjm session of this account: other tabs, kernels and scripts must sign in again',
+            onClick: () => void this._api.logoutEverywhere().catch(() => undefined)
+          },
+          'Sign out everywhere'
+        )
+      ),
       this._accountError ? h('p', { className: 'qjm-form-error' }, this._accountError) : null,
       log
     );
@@ -774,8 +809,11 @@ export class JobPanel extends Widget {
       h(
         'tr',
         {},
-        h('th', { scope: 'col' }, 'Job'),
+        h('th', { scope: 'col' }, 'Label'),
         h('th', { scope: 'col' }, 'Status'),
+        h('th', { scope: 'col' }, 'Job id · backend'),
+        h('th', { scope: 'col' }, 'Times'),
+        h('th', { scope: 'col' }, 'Notify on'),
         h('th', { scope: 'col' }, h('span', { className: 'qjm-sr-only' }, 'Actions'))
       )
     ),

@@ -187,6 +187,7 @@ def test_panel_sign_in_live_updates_toasts_and_themes(lab, http, account, jobs) 
             expect(bell.locator(".qjm-chip")).to_have_text("Done", timeout=WAIT_MS)
             expect(toast.filter(has_text="is done")).to_be_visible(timeout=WAIT_MS)
             expect(bell).to_have_attribute("data-status", "DONE")
+            page.wait_for_timeout(800)  # let the toast finish sliding in before the picture (not an assertion)
             _shot(page, "panel_light_toast.png")
 
             # A job the user does not watch changes silently.
@@ -212,7 +213,7 @@ def test_panel_sign_in_live_updates_toasts_and_themes(lab, http, account, jobs) 
                 box = ghz.get_by_label(status, exact=True)
                 box.set_checked(wanted)
             ghz.get_by_role("button", name="Save").click()
-            expect(ghz.locator(".qjm-notify .qjm-tag")).to_have_text(["Running"])
+            expect(ghz.locator(".qjm-notify")).to_have_text("Running")
             r = http.get(f"jobs/{jobs['GHZ sweep']}", headers=_headers(account))
             assert r.json()["notify_status"] == ["RUNNING"]
 
@@ -229,6 +230,17 @@ def test_panel_sign_in_live_updates_toasts_and_themes(lab, http, account, jobs) 
             page.locator("#qjm-job-panel .qjm-account summary").first.click()
             page.wait_for_timeout(500)  # let the theme's transition settle before the picture (not an assertion)
             _shot(page, "panel_dark.png")
+
+            # A wide panel shows real table columns (container query); drag the splitter.
+            handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle:not(.lm-mod-hidden)").first
+            box = handle.bounding_box()
+            assert box is not None
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 300)
+            page.mouse.down()
+            page.mouse.move(box["x"] + 520, box["y"] + 300, steps=8)
+            page.mouse.up()
+            expect(page.locator("#qjm-job-panel thead")).to_be_visible()
+            _shot(page, "panel_dark_wide.png")
 
             # Signing out everywhere (another tab, the CLI) sends this tab back to sign-in at its next poll.
             r = http.post("auth/logout-all", headers=_headers(account))
