@@ -99,6 +99,17 @@ class LocalWatcher:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Block until every watched local job's final status was reported (True) or timeout (False).
+
+        For notebooks that end right after a local job (CI): the kernel must live until the
+        report went out.
+        """
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.running
+
     def poll_once(self) -> None:
         """One pass over the jobs: report changes, drop jobs that reached a final status."""
         with self._lock:
