@@ -15,15 +15,16 @@ import os
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from . import credentials
 from .errors import QJMAuthError, QJMConnectionError, QJMError, QJMHTTPError
 from .formatting import JOB_COLUMNS, record, table
 from .jobs import flatten, iter_ids, registrations
 from .statuses import normalize_status
+
+if TYPE_CHECKING:  # httpx is imported on the first request: `%load_ext qjm_jupyter` stays cheap
+    import httpx
 
 __all__ = ["JobManagerClient", "QJMError", "QJMAuthError", "QJMConnectionError", "QJMHTTPError"]
 
@@ -147,7 +148,8 @@ class JobManagerClient:
         self.timeout = timeout
         self.requests_made = 0  # HTTP requests sent (benchmarks, tests)
         self._runner = _LoopThread()
-        self._http: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+        self._http: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary())
         self._http_lock = threading.Lock()
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -171,6 +173,8 @@ class JobManagerClient:
         return self._runner.run(coro)
 
     def _client(self) -> httpx.AsyncClient:
+        import httpx
+
         loop = asyncio.get_running_loop()
         with self._http_lock:
             client = self._http.get(loop)
@@ -210,6 +214,8 @@ class JobManagerClient:
 
     async def _send(self, method: str, path: str, *, json: Any = None, params: Any = None,
                     data: Any = None, token: str | None = None) -> httpx.Response:
+        import httpx
+
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             self.requests_made += 1
