@@ -83,18 +83,3 @@ def enqueue(outbox_store, clock) -> Callable[..., Any]:
         return rows
 
     return put
-
-
-@pytest.fixture
-def api(qjm_base, jp_asyncio_loop) -> Iterator[Any]:
-    """Local stand-in for tests.fixtures.server's `api`, which is an async fixture that
-    pytest-jupyter does not run under pytest 9; same client, same key-leak check."""
-    import httpx
-
-    from tests.fixtures.server import _no_key_in_response
-
-    client = httpx.AsyncClient(base_url=qjm_base, timeout=20, event_hooks={"response": [_no_key_in_response]})
-    try:
-        yield client
-    finally:
-        jp_asyncio_loop.run_until_complete(client.aclose())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
 import pytest
 from jsonschema import Draft202012Validator
 from schemathesis.specs.openapi.definitions import OPENAPI_31
@@ -13,15 +12,8 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31
 from qjm_jupyter_server.api.openapi import RouteError, build_openapi, route_to_path
 from qjm_jupyter_server.api.spec import Op
 from qjm_jupyter_server.handlers import HANDLERS
-from tests.fixtures.server import _no_key_in_response
 
 
-@pytest.fixture
-def api(qjm_base, jp_asyncio_loop):
-    """WORKAROUND (see test_jobs_api.py): the shared async `api` fixture is never set up."""
-    client = httpx.AsyncClient(base_url=qjm_base, timeout=20, event_hooks={"response": [_no_key_in_response]})
-    yield client
-    jp_asyncio_loop.run_until_complete(client.aclose())
 
 
 def refs_in(node: Any) -> set[str]:

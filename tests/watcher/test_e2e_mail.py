@@ -8,14 +8,14 @@ observable condition (a cycle count, a message count), never a timed assertion.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.fixtures.server import _no_key_in_response, ibm_key
+from tests.fixtures.server import ibm_key
 
 DEADLINE = 30.0
 
@@ -27,15 +27,6 @@ def qjm_config(qjm_config: dict[str, Any], fake_ibm: Any, smtp_server: Any) -> d
     return qjm_config
 
 
-@pytest.fixture
-def api(qjm_base: str, jp_asyncio_loop: asyncio.AbstractEventLoop) -> Iterator[httpx.AsyncClient]:
-    """The shared `api` fixture is an async generator, which pytest-jupyter cannot run
-    (no async fixtures); the same client, built by a plain fixture on the test loop."""
-    client = httpx.AsyncClient(base_url=qjm_base, timeout=20, event_hooks={"response": [_no_key_in_response]})
-    try:
-        yield client
-    finally:
-        jp_asyncio_loop.run_until_complete(client.aclose())
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:

@@ -144,6 +144,8 @@ class QJMHandler(ExtensionHandlerMixin, APIHandler):
                 data = json.loads(raw)
             except (ValueError, UnicodeDecodeError):
                 raise InvalidInput("request body is not valid JSON", field="body") from None
+            except RecursionError:
+                raise InvalidInput("request body is nested too deeply", field="body") from None
         return model.model_validate(data)  # type: ignore[return-value]
 
     def query(self, model: type[M] | None = None) -> M:

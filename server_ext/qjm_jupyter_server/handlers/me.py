@@ -15,9 +15,9 @@ class MeHandler(QJMHandler):
         "get": Op("The current user", response=UserOut, tags=TAGS),
         "patch": Op(
             "Change the email (re-verified), password, IBM key (null clears), default instance or default statuses",
-            response=UserOut, body=MePatchIn, tags=TAGS, errors=(403, 422),
+            response=UserOut, body=MePatchIn, tags=TAGS, errors=(403, 422, 429),
         ),
-        "delete": Op("Delete the account and its jobs", body=PasswordIn, status=204, tags=TAGS, errors=(403, 422)),
+        "delete": Op("Delete the account and its jobs", body=PasswordIn, status=204, tags=TAGS, errors=(403, 422, 429)),
     }
 
     def get(self) -> None:
