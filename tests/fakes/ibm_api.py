@@ -112,6 +112,7 @@ class _Reply:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so clients that pool connections reuse them
+    disable_nagle_algorithm = True  # headers and body are two writes: Nagle + delayed ACK would add ~40 ms
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -365,6 +366,8 @@ class FakeIBM:
     def _route(
         self, method: str, host: str, path: str, query: dict[str, list[str]], headers: dict[str, str], raw: bytes, crn: str | None
     ) -> _Reply:
+        if path.startswith("/_fake/"):
+            return self._control(method, path, raw)
         if method == "POST" and path == "/identity/token":
             return self._iam(raw)
         if host.startswith("api.global-search-tagging.") and path == "/v3/resources/search":
@@ -399,6 +402,39 @@ class FakeIBM:
             self.set_status(job.data["id"], "Cancelled", reason="Cancelled by the user")
             return _Reply(204)
         return _error(404, f"no route for {path}", "404")
+
+    def _control(self, method: str, path: str, raw: bytes) -> _Reply:
+        """Test-only state API, for when the fake runs in its own process (`python -m tests.fakes.ibm_api`).
+
+        Benchmarks need that: in-process, the fake's handler threads share the GIL with the
+        code under test and distort its timings.
+        """
+        try:
+            body = json.loads(raw or b"null")
+            if method == "POST" and path == "/_fake/keys":
+                for item in body:
+                    self.add_key(item["key"], item.get("instances"), item.get("account", DEFAULT_ACCOUNT))
+            elif method == "POST" and path == "/_fake/jobs":
+                for item in body:
+                    self.add_job(**item)
+            elif method == "POST" and path == "/_fake/status":
+                for item in body:
+                    self.set_status(**item)
+            elif method == "POST" and path == "/_fake/config":
+                for name in ("latency", "token_ttl", "count_bias", "fail_next", "fail_iam_next", "hang_next"):
+                    if name in body:
+                        setattr(self, name, body[name])
+            elif method == "GET" and path == "/_fake/stats":
+                with self.lock:
+                    by_path: dict[str, int] = {}
+                    for c in self.calls:
+                        by_path[c.path] = by_path.get(c.path, 0) + 1
+                    return _Reply(200, {"calls": len(self.calls), "by_path": by_path, "max_inflight": self.max_inflight, "jobs": len(self.jobs)})
+            else:
+                return _error(404, f"no control route {method} {path}", "404")
+        except (KeyError, TypeError, ValueError) as exc:
+            return _error(400, f"bad control request: {exc}", "400")
+        return _Reply(204)
 
     def _iam(self, raw: bytes) -> _Reply:
         with self.lock:
@@ -524,3 +560,27 @@ def _injected(status: int, headers: dict[str, str] | None = None, body: Body = N
     if body is None and status >= 400:
         return _Reply(status, _error(status, f"injected {status}", str(status)).body, dict(headers or {}))
     return _Reply(status, body, dict(headers or {}))
+
+
+def main() -> None:
+    """Serve the fake until interrupted; prints its base URL on the first line of stdout."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="fake IBM Quantum Platform on 127.0.0.1 (state via /_fake/*)")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    fake = FakeIBM()
+    print(fake.start(args.port), flush=True)
+    try:
+        while fake._thread is not None and fake._thread.is_alive():
+            fake._thread.join(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
