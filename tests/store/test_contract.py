@@ -495,6 +495,9 @@ async def test_enqueue_is_idempotent_on_dedupe_key(store: Store) -> None:
     assert sum(results) == 1
     assert await store.count_outbox() == 4
     assert await store.count_outbox("pending") == 4
+    assert await store.enqueue([make_note("other-user", user_id="u2")]) == 1
+    assert await store.count_outbox(user_id="u1") == 4
+    assert await store.count_outbox("pending", user_id="u2") == 1
     assert [n for n in await store.list_notifications(None, 10, 0) if n.dedupe_key == "job1:DONE"] == [a]
 
 

@@ -10,7 +10,6 @@ from ..store import Store
 from .messages import MessageFactory
 
 TEST_MAILS_PER_HOUR = 5
-_COUNT_PAGE = 500
 
 
 class OutboxService:
@@ -19,23 +18,7 @@ class OutboxService:
 
     async def delivery_log(self, user: User, limit: int, offset: int) -> tuple[list[Notification], int]:
         rows = await self.store.list_notifications(user.id, limit, offset)
-        return rows, await self._count(user, offset, limit, len(rows))
-
-    async def _count(self, user: User, offset: int, limit: int, got: int) -> int:
-        """The Store protocol counts the outbox by state only; a short page already tells the
-        total, otherwise page through ids (a store may offer count_notifications instead)."""
-        counter = getattr(self.store, "count_notifications", None)
-        if counter is not None:
-            return int(await counter(user.id))
-        if got and got < limit:
-            return offset + got
-        total, page_offset = 0, 0
-        while True:
-            page = await self.store.list_notifications(user.id, _COUNT_PAGE, page_offset)
-            total += len(page)
-            if len(page) < _COUNT_PAGE:
-                return total
-            page_offset += _COUNT_PAGE
+        return rows, await self.store.count_outbox(user_id=user.id)
 
     async def queue_test(self, user: User) -> Notification:
         """A test mail to oneself, throttled (it is a way to make us send mail)."""

@@ -167,4 +167,5 @@ class Store(Protocol):
     async def list_notifications(self, user_id: str | None, limit: int, offset: int) -> list[Notification]:
         """Newest first; user_id None lists all (admins)."""
 
-    async def count_outbox(self, state: str | None = None) -> int: ...
+    async def count_outbox(self, state: str | None = None, user_id: str | None = None) -> int:
+        """Outbox rows, optionally of one state and/or one user (the delivery log's total)."""

@@ -540,8 +540,13 @@ class MongoStore:
         return [n for d in await cursor.to_list(None) if (n := _note(d))]
 
     @_guarded
-    async def count_outbox(self, state: str | None = None) -> int:
-        return await self._c("outbox").count_documents({} if state is None else {"state": state})
+    async def count_outbox(self, state: str | None = None, user_id: str | None = None) -> int:
+        flt: dict[str, Any] = {}
+        if state is not None:
+            flt["state"] = state
+        if user_id is not None:
+            flt["user_id"] = user_id
+        return await self._c("outbox").count_documents(flt)
 
 
 __all__ = ["DEFAULT_DATABASE", "MongoStore"]

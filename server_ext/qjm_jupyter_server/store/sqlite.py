@@ -690,10 +690,16 @@ class SQLiteStore:
             params = (user_id, *page_bounds(limit, offset))
         return await self._call(_many, sql, params, Notification)
 
-    async def count_outbox(self, state: str | None = None) -> int:
-        if state is None:
-            return await self._call(_scalar, "SELECT COUNT(*) FROM outbox", ())
-        return await self._call(_scalar, "SELECT COUNT(*) FROM outbox WHERE state = ?", (state,))
+    async def count_outbox(self, state: str | None = None, user_id: str | None = None) -> int:
+        where, params = [], []
+        if state is not None:
+            where.append("state = ?")
+            params.append(state)
+        if user_id is not None:
+            where.append("user_id = ?")
+            params.append(user_id)
+        sql = "SELECT COUNT(*) FROM outbox" + (" WHERE " + " AND ".join(where) if where else "")
+        return await self._call(_scalar, sql, tuple(params))
 
 
 # -- small synchronous helpers (run on the store thread) ---------------------------------------------------
