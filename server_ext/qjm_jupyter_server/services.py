@@ -16,6 +16,7 @@ from .accounts import AccountService
 from .clock import Clock, SystemClock
 from .jobs import JobService
 from .notify.messages import MessageFactory
+from .notify.outbox import OutboxService
 from .notify.sender import Sender
 from .secrets import KeyRing
 from .settings import Settings
@@ -43,6 +44,7 @@ class Services:
         self.messages = MessageFactory(self.settings)
         self.accounts = AccountService(self.store, self.keyring, self.messages, self.settings, self.clock)
         self.jobs = JobService(self.store, self.messages, self.settings, self.clock)
+        self.outbox = OutboxService(self.store, self.messages, self.settings, self.clock)
         self.ibm = IBMClient(self.settings)
         self.poller = Poller(self.store, self.keyring, self.messages, self.ibm, self.settings, self.clock, self.owner)
         self.sender = Sender(self.store, self.settings, self.clock, self.owner)
@@ -51,7 +53,7 @@ class Services:
 
     def refresh_settings(self) -> None:
         """Hand a new Settings to every service (each keeps it as `.settings`)."""
-        for svc in (self.messages, self.accounts, self.jobs, self.ibm, self.poller, self.sender):
+        for svc in (self.messages, self.accounts, self.jobs, self.outbox, self.ibm, self.poller, self.sender):
             svc.settings = self.settings
 
     async def ensure_open(self) -> None:

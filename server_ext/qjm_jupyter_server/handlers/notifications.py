@@ -4,23 +4,12 @@ from __future__ import annotations
 
 from ..api.notifications import NotificationList, NotificationOut, NotificationQuery, QueuedOut
 from ..api.spec import Op
-from ..notify.outbox import OutboxService
 from .base import QJMHandler
 
 TAGS = ("notifications",)
 
 
-class _OutboxMixin(QJMHandler):
-    @property
-    def outbox(self) -> OutboxService:
-        svc = self.services
-        existing = getattr(svc, "outbox", None)
-        if isinstance(existing, OutboxService):
-            return existing
-        return OutboxService(svc.store, svc.messages, svc.settings, svc.clock)
-
-
-class NotificationsHandler(_OutboxMixin):
+class NotificationsHandler(QJMHandler):
     route = r"/qjm/api/notifications"
     spec = {
         "get": Op(
@@ -32,11 +21,11 @@ class NotificationsHandler(_OutboxMixin):
     async def get(self) -> None:
         assert self.user is not None
         q = self.query(NotificationQuery)
-        rows, total = await self.outbox.delivery_log(self.user, q.limit, q.offset)
+        rows, total = await self.services.outbox.delivery_log(self.user, q.limit, q.offset)
         self.send(NotificationList(notifications=[NotificationOut.from_record(n) for n in rows], total=total))
 
 
-class NotificationTestHandler(_OutboxMixin):
+class NotificationTestHandler(QJMHandler):
     route = r"/qjm/api/notifications/test"
     spec = {
         "post": Op(
@@ -47,11 +36,10 @@ class NotificationTestHandler(_OutboxMixin):
 
     async def post(self) -> None:
         assert self.user is not None
-        note = await self.outbox.queue_test(self.user)
-        sender = self.services.sender
+        note = await self.services.outbox.queue_test(self.user)
         mail_enabled = bool(self.services.settings.smtp_host)
-        if mail_enabled and hasattr(sender, "wake"):
-            sender.wake()
+        if mail_enabled:
+            self.services.sender.wake()
         message = "test email queued" if mail_enabled else "test email queued, but email is off on this server (no smtp_host)"
         self.send(QueuedOut(message=message, id=note.id, mail_enabled=mail_enabled))
 
