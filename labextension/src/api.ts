@@ -184,8 +184,9 @@ export class QJMApi {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        // The qjm JWT is the credential; Jupyter's cookies are of no use to these routes.
-        credentials: 'omit',
+        // The qjm JWT is the credential. Cookies still go along (same origin) because a
+        // JupyterHub proxy in front of this server routes and authorizes by cookie.
+        credentials: 'same-origin',
         cache: 'no-store',
         signal: controller.signal
       });

@@ -146,6 +146,11 @@ def test_panel_sign_in_live_updates_toasts_and_themes(lab, http, account, jobs) 
             page.goto(f"{lab.url}lab?token={lab.jupyter_token}", timeout=WAIT_MS)
 
             # The side-bar tab exists and opens the panel.
+            commands = ["qjm:open-panel", "qjm:sign-in", "qjm:sign-out", "qjm:refresh"]
+            page.wait_for_function(
+                "(ids) => window.jupyterapp && ids.every(id => window.jupyterapp.commands.hasCommand(id))",
+                arg=commands, timeout=WAIT_MS,
+            )
             tab = page.locator('.jp-SideBar [data-id="qjm-job-panel"]')
             expect(tab).to_be_attached(timeout=WAIT_MS)
             tab.click()
@@ -196,6 +201,11 @@ def test_panel_sign_in_live_updates_toasts_and_themes(lab, http, account, jobs) 
             expect(vqe.locator(".qjm-chip")).to_have_text("Error", timeout=WAIT_MS)
             expect(vqe).to_contain_text("Qubit index out of range")
             expect(page.locator(".Toastify__toast").filter(has_text="VQE H2")).to_have_count(0)
+
+            # The delivery log loads when opened.
+            panel.get_by_text("Email delivery log").click()
+            expect(panel.locator(".qjm-log-body")).not_to_have_text("Loading…", timeout=WAIT_MS)
+            expect(panel.locator(".qjm-log-body .qjm-form-error")).to_have_count(0)
 
             # Filter by status and search by label.
             panel.locator('.qjm-filter[data-status="DONE"]').click()
