@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from . import credentials
+from .discovery import parent_server_url
 from .errors import QJMAuthError, QJMConnectionError, QJMError, QJMHTTPError
 from .formatting import JOB_COLUMNS, record, table
 from .jobs import flatten, iter_ids, registrations
@@ -118,7 +119,8 @@ class JobManagerClient:
 
     Settings come from the arguments, then `QJM_URL` / `QJM_EMAIL` / `QJM_PASSWORD`, then
     the credentials file `%qjm_login` writes (`$QJM_CONFIG_DIR/credentials.json` or
-    `~/.config/qjm/credentials.json`). `url` is the server root, e.g. `http://127.0.0.1:8888/`.
+    `~/.config/qjm/credentials.json`), then the Jupyter server that started this kernel.
+    `url` is the server root, e.g. `http://127.0.0.1:8888/`.
     """
 
     def __init__(
@@ -136,6 +138,8 @@ class JobManagerClient:
         chosen = compose_url(url, host_url, host_port) or compose_url(os.environ.get("QJM_URL"), None, None)
         if chosen is None and saved is not None:
             chosen = compose_url(saved.url, None, None)
+        if chosen is None:  # the Jupyter server this kernel runs under serves the API too
+            chosen = compose_url(parent_server_url(), None, None)
         self.url: str = chosen or DEFAULT_URL
         self.email: str | None = email or os.environ.get("QJM_EMAIL") or None
         self._password: str | None = password or (os.environ.get("QJM_PASSWORD") if not password and (
