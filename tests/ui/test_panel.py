@@ -222,6 +222,7 @@ def test_panel_sign_in_live_updates_toasts_and_themes(lab, http, account, jobs) 
             for status, wanted in (("Running", True), ("Done", False), ("Error", False), ("Cancelled", False)):
                 box = ghz.get_by_label(status, exact=True)
                 box.set_checked(wanted)
+            _shot(page, "panel_light_notify_editor.png")
             ghz.get_by_role("button", name="Save").click()
             expect(ghz.locator(".qjm-notify")).to_have_text("Running")
             r = http.get(f"jobs/{jobs['GHZ sweep']}", headers=_headers(account))
