@@ -7,6 +7,7 @@ times anything; the fake IBM API runs over real HTTP on 127.0.0.1 and is the onl
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -406,3 +407,23 @@ async def test_has_work_and_clean_stop(world: World) -> None:
     assert world.poller.has_work()
     await world.poller.stop()
     assert world.poller._task is None
+
+
+# -- retention -------------------------------------------------------------------------------------
+async def test_retention_removes_only_old_finished_jobs(world: World) -> None:
+    user = await world.user()
+    world.fake.add_job("old-done", "Queued")
+    world.fake.add_job("still-queued", "Queued")
+    old = await world.watch(user, "old-done")
+    kept = await world.watch(user, "still-queued")
+    world.fake.set_status("old-done", "Completed")
+    await world.cycle()
+    assert (await world.job(old)).watch_state == "final"
+
+    assert await world.poller.purge_expired(force=True) == 0  # retention off by default: keep everything
+    world.poller.settings = dataclasses.replace(world.settings, retention_days=1)
+    assert await world.poller.purge_expired(force=True) == 0  # finished, but not a day ago yet
+    world.clock.advance(2 * 86_400_000)
+    assert await world.poller.purge_expired(force=True) == 1
+    assert await world.store.get_job(old.id) is None
+    assert (await world.job(kept)).watch_state == "active"

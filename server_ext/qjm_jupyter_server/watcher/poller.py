@@ -42,6 +42,8 @@ TRANSIENT_CAP = 600.0  # seconds: transient backoff never exceeds 10 min
 RATE_LIMIT_CAP = 900.0  # seconds: 429 without Retry-After, up to 15 min
 JITTER = 0.10  # ± share of the poll interval, so units spread out over time
 COUNT_REFRESH = 5.0  # seconds between two recounts of active jobs for has_work()
+PURGE_EVERY = 3600.0  # seconds between two retention sweeps (only with retention_days > 0)
+DAY_MS = 86_400_000
 
 
 @dataclass
@@ -78,6 +80,7 @@ class Poller:
         self._cycle: asyncio.Task[CycleStats] | None = None
         self._active_count = 0
         self._counted_at = 0.0
+        self._purged_at = 0.0
         self._sem: asyncio.Semaphore | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -117,12 +120,27 @@ class Poller:
 
     async def _guarded_cycle(self) -> CycleStats:
         try:
+            await self.purge_expired()
             return await self.run_cycle()
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - one bad cycle (database down) must not end watching
             log.exception("qjm: poll cycle failed; retrying next tick")
             return CycleStats()
+
+    async def purge_expired(self, force: bool = False) -> int:
+        """Retention: finished jobs older than `retention_days` go, at most once an hour.
+
+        Every server process may sweep; the delete is idempotent, so no lease is needed.
+        """
+        days = self.settings.retention_days
+        if days <= 0 or (not force and time.monotonic() - self._purged_at < PURGE_EVERY):
+            return 0
+        self._purged_at = time.monotonic()
+        removed = await self.store.purge_jobs(self.clock.now_ms() - days * DAY_MS)
+        if removed:
+            log.info("qjm: retention removed %d finished job(s) older than %d days", removed, days)
+        return removed
 
     async def _refresh_count(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._counted_at < COUNT_REFRESH:
