@@ -34,6 +34,7 @@ def test_labextension_enabled_and_ok() -> None:
 def test_console_script_installed() -> None:
     exe = shutil.which("jupyter-qjm", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     assert exe, "jupyter-qjm console script missing"
-    out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([exe, "--help-all"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "QJMServerApp" in out.stdout or "qjm" in out.stdout.lower()
+    for trait in ("db_url", "jwt_secret", "token_keys", "smtp_security", "poll_interval", "admin_emails"):
+        assert f"--QJMServerApp.{trait}" in out.stdout, trait

@@ -33,7 +33,7 @@ class QJMServerApp(ExtensionApp):
     name = "qjm"
     description = "IBM Quantum job notifications for Jupyter: accounts, jobs API, watcher and mailer."
     extension_url = "/qjm/api/status"
-    load_other_extensions = True  # inside `jupyter lab`; the standalone launcher flips it
+    load_other_extensions = True  # inside `jupyter lab`; `main()` (jupyter qjm) turns it off
     serverapp_config = {"open_browser": False}
 
     # -- storage and secrets ------------------------------------------------------------------
@@ -74,7 +74,9 @@ class QJMServerApp(ExtensionApp):
     # ---------------------------------------------------------------------------------------------
     def _apply_env_fallbacks(self) -> None:
         """QJM_<NAME> fills every trait that config files and the command line left unset."""
-        configured = set(self.config.get(type(self).__name__, {}).keys())
+        configured = {
+            name for cls in type(self).__mro__ if cls.__name__ in self.config for name in self.config[cls.__name__]
+        }
         for name, trait in self.traits(config=True).items():
             env = os.environ.get(f"QJM_{name.upper()}")
             if env is None or name in configured or name == "store_class":
@@ -168,19 +170,15 @@ def _redact_url(url: str) -> str:
     return url
 
 
-class QJMStandaloneApp(QJMServerApp):
-    """`jupyter qjm`: a server running only this extension, for a group."""
-
-    load_other_extensions = False
-
-
 def main(argv: list[str] | None = None) -> Any:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in CLI_COMMANDS:
         from .cli import main as cli_main
 
         return cli_main(argv)
-    return QJMStandaloneApp.launch_instance(argv)
+    # `jupyter qjm` is the group server: only this extension, not Lab or other extensions.
+    QJMServerApp.load_other_extensions = False
+    return QJMServerApp.launch_instance(argv)
 
 
 def run_server(argv: list[str] | None = None, **config: Any) -> Any:
