@@ -53,6 +53,7 @@ class QJMServerApp(ExtensionApp):
     smtp_ca_file = Unicode("", config=True, help="Extra CA bundle to verify the SMTP server's certificate.")
     mail_from = Unicode("qjm-jupyter <qjm@localhost>", config=True, help="From: address of notification emails.")
     mail_rate_per_minute = Int(120, config=True, help="At most this many emails a minute.")
+    mail_lease_seconds = Float(120.0, config=True, help="How long a server process owns an email it is sending; after a crash, another resends it after this.")
     templates_dir = Unicode("", config=True, help="Directory with email templates that override the built-in ones.")
     public_url = Unicode("", config=True, help="Base URL users reach this server at, for links in emails (default: the server's own URL).")
     require_verified_email = Bool(True, config=True, help="Send job notifications only to verified addresses.")
@@ -113,6 +114,7 @@ class QJMServerApp(ExtensionApp):
             smtp_ca_file=self.smtp_ca_file,
             mail_from=self.mail_from,
             mail_rate_per_minute=self.mail_rate_per_minute,
+            mail_lease_seconds=self.mail_lease_seconds,
             templates_dir=self.templates_dir,
         )
 

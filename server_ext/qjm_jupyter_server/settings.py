@@ -46,6 +46,7 @@ class Settings:
     mail_from: str = "qjm-jupyter <qjm@localhost>"
     mail_rate_per_minute: int = 120
     mail_concurrency: int = 2
+    mail_lease_seconds: float = 120.0  # > the longest send of a burst; bounds resend delay after a crash
     templates_dir: str = ""  # operator overrides, looked up before the built-in templates
     extra: dict[str, str] = field(default_factory=dict)
 

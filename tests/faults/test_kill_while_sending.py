@@ -6,10 +6,10 @@ Those, and only those, may go out twice after the restart (at-least-once deliver
 SMTP relay cannot be asked "did you already take this one?"). What must hold: nothing
 is lost, and duplicates <= messages in flight at the kill.
 
-The sender's outbox lease is a fixed 5 minutes (`Sender.lease_ms`, not a setting), so
-after the kill the rows the dead process held stay leased that long. The test moves
-time forward for them instead of waiting: with no server running, it sets their
-`lease_until` to 0 in the SQLite file — what the clock would do after 5 minutes.
+After the kill, the rows the dead process held stay leased for `mail_lease_seconds`
+(default 120 s; it must outlast a burst's sends, so it is not shortened here). The test
+moves time forward for them instead of waiting: with no server running, it sets their
+`lease_until` to 0 in the SQLite file — what the clock would do once the lease ran out.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def outbox(db: Path) -> list[tuple[str, str]]:
 
 
 def expire_leases(db: Path) -> int:
-    """What 5 minutes would do to the dead process's leases (no server is running now)."""
+    """What the lease running out would do to the dead process's rows (no server is running now)."""
     conn = sqlite3.connect(db)
     try:
         with conn:

@@ -135,7 +135,7 @@ def test_document_is_pure_and_reflects_declarations() -> None:
 
     doc = build_openapi([Fake], version="9.9", base_url="/")
     op = doc["paths"]["/qjm/api/things/{thing_id}"]["delete"]
-    assert set(op["responses"]) == {"204", "401", "404", "409", "422"}
+    assert set(op["responses"]) == {"204", "401", "404", "409", "422", "503"}
     assert doc["servers"] == [{"url": "/"}] and doc["info"]["version"] == "9.9"
 
 

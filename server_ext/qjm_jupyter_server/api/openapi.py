@@ -203,6 +203,7 @@ def build_openapi(
                 errors.add(422)
             if path_params:
                 errors.add(404)
+            errors.add(503)  # every route opens the store first; a store that cannot be written says so
             for code in sorted(errors):
                 response: dict[str, Any] = {"description": _ERROR_TEXT.get(code, "Error"), "content": error_content}
                 if code == 429:

@@ -48,7 +48,11 @@ class Sender:
     batch_limit: int = 100  # rows claimed per drain
     per_connection: int = 100  # reconnect after this many messages (providers drop long sessions)
     spread: int = 10  # open another connection only for every this many rows
-    lease_ms: int = 5 * 60_000
+
+    @property
+    def lease_ms(self) -> int:
+        """How long a claimed row is ours: after a crash, another process resends it after this."""
+        return int(self.settings.mail_lease_seconds * 1000)
 
     def __init__(self, store: Store, settings: Settings, clock: Clock, owner: str) -> None:
         self.store, self.settings, self.clock, self.owner = store, settings, clock, owner
