@@ -563,3 +563,89 @@ async def test_paging_edges_are_the_same_everywhere(store: Store) -> None:
     assert await store.list_users(0, 0) == []
     assert await store.list_notifications(None, 0, 0) == []
     assert len(await store.list_notifications(None, 5, -1)) == 1
+
+
+# -- tombstones (deletions in the changes feed) ------------------------------------------------------
+async def test_every_kind_of_delete_leaves_a_tombstone(store: Store) -> None:
+    gone = make_user()
+    await store.create_user(gone)
+    one, two, three = make_job("u1"), make_job("u1"), make_job("u1")
+    theirs = make_job("u2")
+    old_final = make_job("u3", watch_state="final", updated_at=T0)
+    old_active = make_job("u3", updated_at=T0)
+    of_gone = make_job(gone.id)
+    await store.register_jobs([one, two, three, theirs, old_final, old_active, of_gone])
+
+    assert await store.delete_job(one.id, "u2", now=T0 + 5) is False  # not theirs: no tombstone
+    assert await store.list_deleted_jobs(None, 0, 100) == []
+    assert await store.delete_job(one.id, "u1", now=T0 + 10) is True
+    assert await store.delete_jobs_of_user("u1", now=T0 + 20) == 2
+    assert await store.purge_jobs(T0 + 1, now=T0 + 30) == 1
+    assert await store.delete_user(gone.id, now=T0 + 40) is True
+
+    assert await store.list_deleted_jobs("u1", 0, 100) == sorted(
+        [(one.id, T0 + 10), (two.id, T0 + 20), (three.id, T0 + 20)], key=lambda t: (t[1], t[0])
+    )
+    assert await store.list_deleted_jobs("u2", 0, 100) == []
+    assert await store.list_deleted_jobs("u3", 0, 100) == [(old_final.id, T0 + 30)]
+    assert await store.list_deleted_jobs(gone.id, 0, 100) == [(of_gone.id, T0 + 40)]
+    everyone = await store.list_deleted_jobs(None, 0, 100)
+    assert [t[1] for t in everyone] == [T0 + 10, T0 + 20, T0 + 20, T0 + 30, T0 + 40]  # oldest first
+    # strictly after the cursor, and the limit keeps the oldest
+    assert [t[0] for t in await store.list_deleted_jobs(None, T0 + 20, 100)] == [old_final.id, of_gone.id]
+    assert await store.list_deleted_jobs(None, 0, 1) == [(one.id, T0 + 10)]
+    assert await store.list_deleted_jobs(None, 0, 0) == []
+    # the survivors are untouched and have no tombstone
+    assert {j.id for j in await store.list_jobs(q(None))} == {theirs.id, old_active.id}
+
+
+async def test_delete_without_now_uses_the_wall_clock(store: Store) -> None:
+    import time
+
+    job = make_job("u1")
+    await store.register_jobs([job])
+    before = int(time.time() * 1000)
+    assert await store.delete_job(job.id, None) is True
+    after = int(time.time() * 1000)
+    [(job_id, at)] = await store.list_deleted_jobs("u1", 0, 10)
+    assert job_id == job.id and before <= at <= after
+
+
+async def test_purge_deleted_jobs_drops_only_old_tombstones(store: Store) -> None:
+    jobs = [make_job("u1") for _ in range(3)]
+    await store.register_jobs(jobs)
+    for i, job in enumerate(jobs):
+        await store.delete_job(job.id, "u1", now=T0 + 100 * i)
+    assert await store.purge_deleted_jobs(T0 + 100) == 1
+    assert [t[0] for t in await store.list_deleted_jobs("u1", 0, 10)] == [jobs[1].id, jobs[2].id]
+    assert await store.purge_deleted_jobs(T0 + 100) == 0
+
+
+# -- housekeeping ------------------------------------------------------------------------------------
+async def test_purge_action_tokens_removes_only_expired(store: Store) -> None:
+    await store.put_action_token(ActionToken("old", "u1", "verify", expires_at=T0, created_at=T0 - 10))
+    await store.put_action_token(ActionToken("live", "u1", "reset", expires_at=T0 + 1, created_at=T0 - 10))
+    assert await store.purge_action_tokens(T0) == 1  # expired at expires_at, like consume
+    assert await store.purge_action_tokens(T0) == 0
+    assert await store.consume_action_token("live", "reset", T0) is not None
+
+
+async def test_purge_outbox_removes_only_old_sent_rows(store: Store) -> None:
+    old_sent, new_sent, failed, pending = (make_note(at=T0 + i) for i in range(4))
+    await store.enqueue([old_sent, new_sent, failed, pending])
+    await store.claim_outbox("w", T0 + 10, 1000, 3)
+    assert await store.mark_sent(old_sent.id, "w", T0 + 100)
+    assert await store.mark_sent(new_sent.id, "w", T0 + 200)
+    assert await store.mark_failed(failed.id, "w", "550", T0 + 50)
+    assert await store.purge_outbox(T0 + 200) == 1
+    left = {n.id for n in await store.list_notifications(None, 10, 0)}
+    assert left == {new_sent.id, failed.id, pending.id}
+    assert await store.count_outbox("sent") == 1
+
+
+async def test_purge_throttles_removes_only_old_windows(store: Store) -> None:
+    await store.throttle_hit("old", T0, 1000)
+    await store.throttle_hit("new", T0 + 500, 1000)
+    assert await store.purge_throttles(T0 + 500) == 1
+    assert await store.throttle_get("old") is None
+    assert (await store.throttle_get("new")).count == 1  # type: ignore[union-attr]

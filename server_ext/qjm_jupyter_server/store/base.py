@@ -7,6 +7,11 @@ MongoDB backend works on a standalone server as well as on a replica set.
 
 Conventions: times are epoch ms ints; ids are app-made strings; lists come newest
 first unless a method says otherwise; "not found" is `None`/`False`, not an exception.
+
+Every way a job leaves the store (`delete_job`, `delete_jobs_of_user`, `delete_user`,
+`purge_jobs`) leaves a tombstone `(job_id, user_id, deleted_at)`, so the changes feed
+can report deletions; `now` (the tombstone time) is optional on those methods for
+backward compatibility and defaults to the wall clock.
 """
 
 from __future__ import annotations
@@ -65,8 +70,9 @@ class Store(Protocol):
 
     async def count_users(self) -> int: ...
 
-    async def delete_user(self, user_id: str) -> bool:
-        """Delete the user, their jobs, poll units and action tokens. Outbox rows stay (delivery log)."""
+    async def delete_user(self, user_id: str, now: int | None = None) -> bool:
+        """Delete the user, their jobs (tombstoned at `now`), poll units and action tokens.
+        Outbox rows stay (delivery log)."""
 
     # -- single-use action tokens -----------------------------------------------------
     async def put_action_token(self, token: ActionToken) -> None: ...
@@ -76,6 +82,9 @@ class Store(Protocol):
 
     async def delete_action_tokens(self, user_id: str, purpose: str) -> int: ...
 
+    async def purge_action_tokens(self, now: int) -> int:
+        """Housekeeping: delete tokens with expires_at <= now (they can never be consumed)."""
+
     # -- login throttling (fixed windows, shared across processes) ---------------------
     async def throttle_hit(self, key: str, now: int, window_ms: int) -> ThrottleState:
         """Count one failure for key; a window older than window_ms restarts at 1."""
@@ -83,6 +92,10 @@ class Store(Protocol):
     async def throttle_get(self, key: str) -> ThrottleState | None: ...
 
     async def throttle_clear(self, key: str) -> None: ...
+
+    async def purge_throttles(self, before: int) -> int:
+        """Housekeeping: delete counters whose window started before `before`. The caller
+        picks `before` older than any window in use, so no live window is lost."""
 
     # -- jobs ---------------------------------------------------------------------------
     async def register_jobs(self, jobs: Sequence[Job]) -> list[tuple[Job, bool]]:
@@ -106,9 +119,18 @@ class Store(Protocol):
     async def update_job(self, job_id: str, user_id: str | None, changes: Mapping[str, Any]) -> Job | None:
         """Owner edits (notify_status, label, group, watch_state); bumps updated_at via changes."""
 
-    async def delete_job(self, job_id: str, user_id: str | None) -> bool: ...
+    async def delete_job(self, job_id: str, user_id: str | None, now: int | None = None) -> bool:
+        """Delete one job (with user_id, only that user's); leaves a tombstone at `now`."""
 
-    async def delete_jobs_of_user(self, user_id: str) -> int: ...
+    async def delete_jobs_of_user(self, user_id: str, now: int | None = None) -> int:
+        """Delete every job of the user, each leaving a tombstone at `now`."""
+
+    async def list_deleted_jobs(self, user_id: str | None, after: int, limit: int) -> list[tuple[str, int]]:
+        """Tombstones `(job_id, deleted_at)` with deleted_at > after, oldest first (deleted_at,
+        job_id); user_id None lists every user's. A non-positive limit means nothing."""
+
+    async def purge_deleted_jobs(self, before: int) -> int:
+        """Housekeeping: drop tombstones with deleted_at < before. Returns the count."""
 
     async def list_active_jobs(self, user_id: str, instance: str) -> list[Job]:
         """Jobs with watch_state 'active' and source 'ibm' on this (user, instance)."""
@@ -124,8 +146,9 @@ class Store(Protocol):
         increment `version` only if the job's version is still expected_version. Returns the
         new job, or None when someone else wrote first (or the job is gone)."""
 
-    async def purge_jobs(self, finished_before: int) -> int:
-        """Retention: delete final/lost jobs whose updated_at is older. Returns the count."""
+    async def purge_jobs(self, finished_before: int, now: int | None = None) -> int:
+        """Retention: delete final/lost jobs whose updated_at is older (tombstoned at `now`).
+        Returns the count."""
 
     # -- poll units (leases for the watcher) ---------------------------------------------
     async def touch_poll_unit(self, user_id: str, instance: str, now: int) -> None:
@@ -166,6 +189,10 @@ class Store(Protocol):
 
     async def list_notifications(self, user_id: str | None, limit: int, offset: int) -> list[Notification]:
         """Newest first; user_id None lists all (admins)."""
+
+    async def purge_outbox(self, sent_before: int) -> int:
+        """Housekeeping: delete 'sent' rows with sent_at < sent_before (pending and failed
+        rows stay: they are still work or still worth reading). Returns the count."""
 
     async def count_outbox(self, state: str | None = None, user_id: str | None = None) -> int:
         """Outbox rows, optionally of one state and/or one user (the delivery log's total)."""

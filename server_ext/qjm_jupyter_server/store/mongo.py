@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, fields
 from typing import Any, TypeVar
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
@@ -39,6 +39,7 @@ from .records import (
     check_job_changes,
     check_unit_changes,
     check_user_changes,
+    deletion_time,
     events_from_plain,
     events_to_plain,
     merge_registration,
@@ -51,6 +52,8 @@ DEFAULT_DATABASE = "qjm"
 # Optimistic loops (read -> compute -> fenced write) give up after this many lost races;
 # reaching it means pathological contention, reported as "unavailable", never a 500.
 MAX_RACE_RETRIES = 20
+# Jobs deleted per round of a bulk delete (ids are read, deleted, then tombstoned).
+DELETE_BATCH = 500
 
 AFTER = ReturnDocument.AFTER
 
@@ -207,6 +210,12 @@ class MongoStore:
         await outbox.create_index([("created_at", ASCENDING), ("_id", ASCENDING)], name="created")
         await outbox.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_created")
         await tokens.create_index([("user_id", ASCENDING), ("purpose", ASCENDING)], name="user_purpose")
+        await tokens.create_index([("expires_at", ASCENDING)], name="expiry")
+        await self._c("throttle").create_index([("window_start", ASCENDING)], name="window")
+        await outbox.create_index([("state", ASCENDING), ("sent_at", ASCENDING)], name="sent")
+        deleted = self._c("deleted_jobs")
+        await deleted.create_index([("user_id", ASCENDING), ("deleted_at", ASCENDING), ("_id", ASCENDING)], name="user_deleted")
+        await deleted.create_index([("deleted_at", ASCENDING), ("_id", ASCENDING)], name="deleted")
 
     async def close(self) -> None:
         client, self._client, self._db_handle = self._client, None, None
@@ -259,9 +268,9 @@ class MongoStore:
         return await self._c("users").count_documents({})
 
     @_guarded
-    async def delete_user(self, user_id: str) -> bool:
+    async def delete_user(self, user_id: str, now: int | None = None) -> bool:
         # The user row goes last: a crash half-way leaves a user whose delete can be retried.
-        await self._c("jobs").delete_many({"user_id": user_id})
+        await self._delete_jobs({"user_id": user_id}, deletion_time(now))
         await self._c("poll_units").delete_many({"user_id": user_id})
         await self._c("action_tokens").delete_many({"user_id": user_id})
         return (await self._c("users").delete_one({"_id": user_id})).deleted_count > 0
@@ -281,6 +290,10 @@ class MongoStore:
     @_guarded
     async def delete_action_tokens(self, user_id: str, purpose: str) -> int:
         return (await self._c("action_tokens").delete_many({"user_id": user_id, "purpose": purpose})).deleted_count
+
+    @_guarded
+    async def purge_action_tokens(self, now: int) -> int:
+        return (await self._c("action_tokens").delete_many({"expires_at": {"$lte": now}})).deleted_count
 
     # -- throttle -----------------------------------------------------------------------------------
     @_guarded
@@ -313,6 +326,10 @@ class MongoStore:
     @_guarded
     async def throttle_clear(self, key: str) -> None:
         await self._c("throttle").delete_one({"_id": key})
+
+    @_guarded
+    async def purge_throttles(self, before: int) -> int:
+        return (await self._c("throttle").delete_many({"window_start": {"$lt": before}})).deleted_count
 
     # -- jobs -------------------------------------------------------------------------------------------
     @_guarded
@@ -389,15 +406,57 @@ class MongoStore:
         return _job(await self._c("jobs").find_one_and_update(flt, {"$set": _sets(changes)}, return_document=AFTER))
 
     @_guarded
-    async def delete_job(self, job_id: str, user_id: str | None) -> bool:
+    async def delete_job(self, job_id: str, user_id: str | None, now: int | None = None) -> bool:
         flt: dict[str, Any] = {"_id": job_id}
         if user_id is not None:
             flt["user_id"] = user_id
-        return (await self._c("jobs").delete_one(flt)).deleted_count > 0
+        doc = await self._c("jobs").find_one_and_delete(flt, projection={"user_id": 1})
+        if doc is None:
+            return False
+        await self._tombstone([(job_id, doc["user_id"])], deletion_time(now))
+        return True
 
     @_guarded
-    async def delete_jobs_of_user(self, user_id: str) -> int:
-        return (await self._c("jobs").delete_many({"user_id": user_id})).deleted_count
+    async def delete_jobs_of_user(self, user_id: str, now: int | None = None) -> int:
+        return await self._delete_jobs({"user_id": user_id}, deletion_time(now))
+
+    async def _delete_jobs(self, flt: Mapping[str, Any], at: int) -> int:
+        """Bulk delete with tombstones. Without transactions the tombstone is written
+        after the delete, and only for ids really gone: a crash in between can lose a
+        tombstone (a stale row in a panel until it reloads) but never invent one."""
+        coll, removed = self._c("jobs"), 0
+        while True:
+            docs = await coll.find(flt, projection={"user_id": 1}).limit(DELETE_BATCH).to_list(None)
+            if not docs:
+                return removed
+            owners = {d["_id"]: d["user_id"] for d in docs}
+            removed += (await coll.delete_many({**flt, "_id": {"$in": list(owners)}})).deleted_count
+            kept = {d["_id"] for d in await coll.find({"_id": {"$in": list(owners)}}, projection={"_id": 1}).to_list(None)}
+            await self._tombstone([(i, u) for i, u in owners.items() if i not in kept], at)
+            if len(docs) < DELETE_BATCH:
+                return removed
+
+    async def _tombstone(self, jobs: Sequence[tuple[str, str]], at: int) -> None:
+        if not jobs:
+            return
+        await self._c("deleted_jobs").bulk_write(
+            [UpdateOne({"_id": i}, {"$set": {"user_id": u, "deleted_at": at}}, upsert=True) for i, u in jobs],
+            ordered=False,
+        )
+
+    @_guarded
+    async def list_deleted_jobs(self, user_id: str | None, after: int, limit: int) -> list[tuple[str, int]]:
+        if limit <= 0:
+            return []
+        flt: dict[str, Any] = {"deleted_at": {"$gt": after}}
+        if user_id is not None:
+            flt["user_id"] = user_id
+        cursor = self._c("deleted_jobs").find(flt).sort([("deleted_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return [(str(d["_id"]), int(d["deleted_at"])) for d in await cursor.to_list(None)]
+
+    @_guarded
+    async def purge_deleted_jobs(self, before: int) -> int:
+        return (await self._c("deleted_jobs").delete_many({"deleted_at": {"$lt": before}})).deleted_count
 
     @_guarded
     async def list_active_jobs(self, user_id: str, instance: str) -> list[Job]:
@@ -429,11 +488,10 @@ class MongoStore:
         return _job(doc)
 
     @_guarded
-    async def purge_jobs(self, finished_before: int) -> int:
-        result = await self._c("jobs").delete_many(
-            {"watch_state": {"$in": ["final", "lost"]}, "updated_at": {"$lt": finished_before}}
+    async def purge_jobs(self, finished_before: int, now: int | None = None) -> int:
+        return await self._delete_jobs(
+            {"watch_state": {"$in": ["final", "lost"]}, "updated_at": {"$lt": finished_before}}, deletion_time(now)
         )
-        return result.deleted_count
 
     # -- poll units ------------------------------------------------------------------------------------
     @_guarded
@@ -538,6 +596,11 @@ class MongoStore:
         flt = {} if user_id is None else {"user_id": user_id}
         cursor = self._c("outbox").find(flt).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).skip(page[1]).limit(page[0])
         return [n for d in await cursor.to_list(None) if (n := _note(d))]
+
+    @_guarded
+    async def purge_outbox(self, sent_before: int) -> int:
+        result = await self._c("outbox").delete_many({"state": "sent", "sent_at": {"$lt": sent_before}})
+        return result.deleted_count
 
     @_guarded
     async def count_outbox(self, state: str | None = None, user_id: str | None = None) -> int:

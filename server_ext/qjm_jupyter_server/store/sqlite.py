@@ -36,6 +36,7 @@ from .records import (
     check_job_changes,
     check_unit_changes,
     check_user_changes,
+    deletion_time,
     events_from_plain,
     events_to_plain,
     merge_registration,
@@ -147,6 +148,18 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX outbox_due ON outbox (state, next_attempt_at)",
         "CREATE INDEX outbox_created ON outbox (created_at, id)",
         "CREATE INDEX outbox_user ON outbox (user_id, created_at, id)",
+    ),
+    (  # v2: job tombstones for the changes feed, and indexes for housekeeping sweeps
+        """CREATE TABLE deleted_jobs (
+            job_id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            deleted_at INTEGER NOT NULL
+        )""",
+        "CREATE INDEX deleted_jobs_user ON deleted_jobs (user_id, deleted_at, job_id)",
+        "CREATE INDEX deleted_jobs_at ON deleted_jobs (deleted_at, job_id)",
+        "CREATE INDEX action_tokens_expiry ON action_tokens (expires_at)",
+        "CREATE INDEX throttle_window ON throttle (window_start)",
+        "CREATE INDEX outbox_sent ON outbox (state, sent_at)",
     ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -381,9 +394,12 @@ class SQLiteStore:
     async def count_users(self) -> int:
         return await self._call(_scalar, "SELECT COUNT(*) FROM users", ())
 
-    async def delete_user(self, user_id: str) -> bool:
+    async def delete_user(self, user_id: str, now: int | None = None) -> bool:
+        at = deletion_time(now)
+
         def run(conn: sqlite3.Connection) -> bool:
             with _write(conn):
+                _tombstone(conn, "user_id = ?", (user_id,), at)
                 conn.execute("DELETE FROM jobs WHERE user_id = ?", (user_id,))
                 conn.execute("DELETE FROM poll_units WHERE user_id = ?", (user_id,))
                 conn.execute("DELETE FROM action_tokens WHERE user_id = ?", (user_id,))
@@ -417,6 +433,9 @@ class SQLiteStore:
             _exec_count, "DELETE FROM action_tokens WHERE user_id = ? AND purpose = ?", (user_id, purpose)
         )
 
+    async def purge_action_tokens(self, now: int) -> int:
+        return await self._call(_exec_count, "DELETE FROM action_tokens WHERE expires_at <= ?", (now,))
+
     # -- throttle ------------------------------------------------------------------------------------
     async def throttle_hit(self, key: str, now: int, window_ms: int) -> ThrottleState:
         stale = now - window_ms
@@ -441,6 +460,9 @@ class SQLiteStore:
 
     async def throttle_clear(self, key: str) -> None:
         await self._call(_exec_count, "DELETE FROM throttle WHERE key = ?", (key,))
+
+    async def purge_throttles(self, before: int) -> int:
+        return await self._call(_exec_count, "DELETE FROM throttle WHERE window_start < ?", (before,))
 
     # -- jobs ------------------------------------------------------------------------------------------
     async def register_jobs(self, jobs: Sequence[Job]) -> list[tuple[Job, bool]]:
@@ -513,15 +535,34 @@ class SQLiteStore:
 
         return await self._call(run)
 
-    async def delete_job(self, job_id: str, user_id: str | None) -> bool:
+    async def delete_job(self, job_id: str, user_id: str | None, now: int | None = None) -> bool:
         if user_id is None:
-            n = await self._call(_exec_count, "DELETE FROM jobs WHERE id = ?", (job_id,))
+            n = await self._call(_delete_jobs, "id = ?", (job_id,), deletion_time(now))
         else:
-            n = await self._call(_exec_count, "DELETE FROM jobs WHERE id = ? AND user_id = ?", (job_id, user_id))
+            n = await self._call(_delete_jobs, "id = ? AND user_id = ?", (job_id, user_id), deletion_time(now))
         return n > 0
 
-    async def delete_jobs_of_user(self, user_id: str) -> int:
-        return await self._call(_exec_count, "DELETE FROM jobs WHERE user_id = ?", (user_id,))
+    async def delete_jobs_of_user(self, user_id: str, now: int | None = None) -> int:
+        return await self._call(_delete_jobs, "user_id = ?", (user_id,), deletion_time(now))
+
+    async def list_deleted_jobs(self, user_id: str | None, after: int, limit: int) -> list[tuple[str, int]]:
+        if user_id is None:
+            sql = "SELECT job_id, deleted_at FROM deleted_jobs WHERE deleted_at > ? ORDER BY deleted_at, job_id LIMIT ?"
+            params: tuple[Any, ...] = (after, max(0, limit))
+        else:
+            sql = (
+                "SELECT job_id, deleted_at FROM deleted_jobs WHERE user_id = ? AND deleted_at > ?"
+                " ORDER BY deleted_at, job_id LIMIT ?"
+            )
+            params = (user_id, after, max(0, limit))
+
+        def run(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+            return [(str(r[0]), int(r[1])) for r in conn.execute(sql, params).fetchall()]
+
+        return await self._call(run)
+
+    async def purge_deleted_jobs(self, before: int) -> int:
+        return await self._call(_exec_count, "DELETE FROM deleted_jobs WHERE deleted_at < ?", (before,))
 
     async def list_active_jobs(self, user_id: str, instance: str) -> list[Job]:
         return await self._call(
@@ -562,11 +603,12 @@ class SQLiteStore:
 
         return await self._call(run)
 
-    async def purge_jobs(self, finished_before: int) -> int:
+    async def purge_jobs(self, finished_before: int, now: int | None = None) -> int:
         return await self._call(
-            _exec_count,
-            "DELETE FROM jobs WHERE watch_state IN ('final', 'lost') AND updated_at < ?",
+            _delete_jobs,
+            "watch_state IN ('final', 'lost') AND updated_at < ?",
             (finished_before,),
+            deletion_time(now),
         )
 
     # -- poll units --------------------------------------------------------------------------------------
@@ -690,6 +732,11 @@ class SQLiteStore:
             params = (user_id, *page_bounds(limit, offset))
         return await self._call(_many, sql, params, Notification)
 
+    async def purge_outbox(self, sent_before: int) -> int:
+        return await self._call(
+            _exec_count, "DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?", (sent_before,)
+        )
+
     async def count_outbox(self, state: str | None = None, user_id: str | None = None) -> int:
         where, params = [], []
         if state is not None:
@@ -719,6 +766,22 @@ def _scalar(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
 def _exec_count(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
     with _write(conn):
         return conn.execute(sql, params).rowcount
+
+
+def _tombstone(conn: sqlite3.Connection, where: str, params: Sequence[Any], at: int) -> None:
+    """Record the jobs about to be deleted (same transaction), for the changes feed."""
+    conn.execute(
+        f"""INSERT INTO deleted_jobs (job_id, user_id, deleted_at)
+            SELECT id, user_id, ? FROM jobs WHERE {where}
+            ON CONFLICT (job_id) DO UPDATE SET deleted_at = excluded.deleted_at""",
+        (at, *params),
+    )
+
+
+def _delete_jobs(conn: sqlite3.Connection, where: str, params: Sequence[Any], at: int) -> int:
+    with _write(conn):
+        _tombstone(conn, where, params, at)
+        return conn.execute(f"DELETE FROM jobs WHERE {where}", params).rowcount
 
 
 def _job_filter(query: JobQuery) -> tuple[str, list[Any]]:
