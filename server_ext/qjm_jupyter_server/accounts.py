@@ -418,7 +418,7 @@ class AccountService:
 
     async def delete_me(self, user: User, password: str) -> None:
         await self._require_current_password(user, password)
-        await self.store.delete_user(user.id)
+        await self.store.delete_user(user.id, now=self.clock.now_ms())
 
     # -- admin -----------------------------------------------------------------------------------------
     @staticmethod

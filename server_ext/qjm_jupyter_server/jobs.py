@@ -8,7 +8,7 @@ probed for existence.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from qjm_jupyter.statuses import UnknownStatus, normalize_statuses
@@ -25,6 +25,8 @@ from .store import Store
 IBM_WORKLOAD_URL = "https://quantum.cloud.ibm.com/workloads/{job_id}"
 
 LOCAL_CHANNEL = "local"
+# Most deletions reported in one feed answer; more move the cursor back (see list_jobs).
+DELETED_PER_PAGE = 1000
 
 
 @dataclass
@@ -51,6 +53,9 @@ class JobPage:
     # with, this read comes back in the next `updated_after=server_time` call. The feed is
     # at-least-once; clients upsert by id.
     server_time: int
+    # With `updated_after`: our ids of jobs deleted after it (oldest first), whatever the
+    # other filters, since a tombstone keeps no status or label; clients drop those rows.
+    deleted: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -166,7 +171,14 @@ class JobService:
             scoped.statuses = self._statuses(scoped.statuses, "status")
         jobs = await self.store.list_jobs(scoped)
         total = await self.store.count_jobs(scoped)
-        return JobPage(jobs=jobs, total=total, server_time=server_time)
+        deleted: list[str] = []
+        if scoped.updated_after is not None:
+            stones = await self.store.list_deleted_jobs(scoped.user_id, scoped.updated_after, DELETED_PER_PAGE + 1)
+            if len(stones) > DELETED_PER_PAGE:
+                stones = stones[:DELETED_PER_PAGE]
+                server_time = min(server_time, _resume_after(stones, scoped.updated_after))
+            deleted = [job_id for job_id, _ in stones]
+        return JobPage(jobs=jobs, total=total, server_time=server_time, deleted=deleted)
 
     async def get(self, actor: User, ref: str) -> Job:
         """By our id or by the IBM job id; raises NotFound for anything not visible."""
@@ -201,12 +213,22 @@ class JobService:
 
     async def delete(self, actor: User, ref: str) -> None:
         job = await self.get(actor, ref)
-        if not await self.store.delete_job(job.id, job.user_id):
+        if not await self.store.delete_job(job.id, job.user_id, now=self.clock.now_ms()):
             raise NotFound(f"no job {ref!r}", field="job_id")
 
     async def delete_all(self, actor: User) -> int:
         """Every job of the actor (admins included: only their own)."""
-        return await self.store.delete_jobs_of_user(actor.id)
+        return await self.store.delete_jobs_of_user(actor.id, now=self.clock.now_ms())
+
+
+def _resume_after(stones: Sequence[tuple[str, int]], after: int) -> int:
+    """The cursor after a truncated list of tombstones (oldest first): just before the
+    last one reported, so the unreported ones of that millisecond come next time. When
+    one millisecond alone holds more than a page, the cursor has to pass it (or it would
+    never move) and the rest of that millisecond is skipped; only a bulk delete of more
+    than DELETED_PER_PAGE jobs can do that."""
+    first, last = stones[0][1], stones[-1][1]
+    return last - 1 if first < last else max(after, last)
 
 
 def _merge(first: Job, later: Job) -> Job:

@@ -269,6 +269,70 @@ async def test_updated_after_is_a_changes_feed(api, make_user, qjm_services, clo
     assert (await api.get("jobs", params={"updated_after": "1970-01-01T01:00:00+01:00"}, headers=user.headers)).json()["total"] == 3
 
 
+async def test_feed_reports_jobs_deleted_elsewhere(api, make_user, qjm_services, clock) -> None:
+    user, other, admin = await make_user(), await make_user(), await make_user()
+    await qjm_services.store.update_user(admin.id, {"is_admin": True})
+    ids = {}
+    for name in ("d1", "d2", "d3"):
+        clock.advance(10)
+        ids[name] = (await register(api, user, {"job_id": name, "instance": CRN}))["jobs"][0]["id"]
+    theirs = (await register(api, other, {"job_id": "o1", "instance": CRN}))["jobs"][0]["id"]
+    clock.advance(1000)
+    snapshot = (await api.get("jobs", headers=user.headers)).json()
+    assert snapshot["deleted"] == []  # no updated_after: no deletions
+    cursor = snapshot["server_time"]
+    admin_cursor = cursor
+
+    clock.advance(1000)
+    assert (await api.delete(f"jobs/{ids['d1']}", headers=user.headers)).status_code == 204
+    assert (await api.delete(f"jobs/{theirs}", headers=other.headers)).status_code == 204
+    feed = (await api.get("jobs", params={"updated_after": cursor, "status": "DONE"}, headers=user.headers)).json()
+    assert feed["deleted"] == [ids["d1"]]  # whatever the other filters: a tombstone has no status
+    assert feed["jobs"] == []
+    # The deletion shares a millisecond with this read, so it comes once more (at least once) ...
+    again = (await api.get("jobs", params={"updated_after": feed["server_time"]}, headers=user.headers)).json()
+    assert again["deleted"] == [ids["d1"]]
+    # ... and not after time has moved on.
+    clock.advance(1)
+    cursor = (await api.get("jobs", params={"updated_after": again["server_time"]}, headers=user.headers)).json()["server_time"]
+    assert (await api.get("jobs", params={"updated_after": cursor}, headers=user.headers)).json()["deleted"] == []
+
+    clock.advance(1000)
+    assert (await api.delete("jobs", headers=user.headers)).json() == {"deleted": 2}
+    feed = (await api.get("jobs", params={"updated_after": cursor, "offset": 5}, headers=user.headers)).json()
+    assert sorted(feed["deleted"]) == sorted([ids["d2"], ids["d3"]])  # paging does not apply to deletions
+    # Another user never hears of them; an admin's all-users feed hears of everything.
+    other_feed = (await api.get("jobs", params={"updated_after": admin_cursor}, headers=other.headers)).json()
+    assert other_feed["deleted"] == [theirs]
+    admin_feed = (await api.get("admin/jobs", params={"updated_after": admin_cursor}, headers=admin.headers)).json()
+    assert set(admin_feed["deleted"]) == {*ids.values(), theirs}
+    mine = (await api.get("jobs", params={"updated_after": admin_cursor}, headers=admin.headers)).json()
+    assert mine["deleted"] == []
+
+
+async def test_many_deletions_come_over_several_answers(api, make_user, qjm_services, clock, monkeypatch) -> None:
+    import qjm_jupyter_server.jobs as jobs_module
+
+    monkeypatch.setattr(jobs_module, "DELETED_PER_PAGE", 2)
+    user = await make_user()
+    ids = [(await register(api, user, {"job_id": f"m{i}", "instance": CRN}))["jobs"][0]["id"] for i in range(5)]
+    clock.advance(1000)
+    cursor = (await api.get("jobs", headers=user.headers)).json()["server_time"]
+    for job_id in ids:
+        clock.advance(10)
+        assert (await api.delete(f"jobs/{job_id}", headers=user.headers)).status_code == 204
+    clock.advance(1000)
+    seen: list[str] = []
+    for _ in range(10):
+        page = (await api.get("jobs", params={"updated_after": cursor}, headers=user.headers)).json()
+        assert len(page["deleted"]) <= 2
+        seen += page["deleted"]
+        if not page["deleted"]:
+            break
+        cursor = page["server_time"]
+    assert set(seen) == set(ids)  # none lost (some twice: at least once)
+
+
 # -- one job ------------------------------------------------------------------------------------------
 
 

@@ -233,6 +233,12 @@ class JobList(BaseModel):
     limit: int
     offset: int
     server_time: IsoTime = Field(description="Pass it back as updated_after to get only later changes.")
+    deleted: list[str] = Field(
+        default_factory=list,
+        description="With updated_after: ids (JobOut.id) of jobs deleted after it, oldest first, whatever "
+        "the other filters and paging (at most 1000; more come with the next server_time). Empty without "
+        "updated_after.",
+    )
 
 
 class JobsDeleted(BaseModel):

@@ -40,6 +40,7 @@ class _JobListing(QJMHandler):
                 limit=params.limit,
                 offset=params.offset,
                 server_time=page.server_time,
+                deleted=page.deleted,
             )
         )
 
