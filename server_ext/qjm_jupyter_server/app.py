@@ -44,6 +44,11 @@ class QJMServerApp(ExtensionApp):
     jwt_lifetime = Int(3600, config=True, help="Lifetime of an access token, in seconds.")
     bcrypt_rounds = Int(12, config=True, help="bcrypt cost factor for password hashes.")
     retention_days = Int(0, config=True, help="Delete finished jobs this many days after they finished (0 keeps them).")
+    outbox_retention_days = Int(
+        30, config=True,
+        help="Delete sent emails from the outbox (the delivery log) this many days after sending (0 keeps them). "
+        "Their bodies are already cleared on send; pending and failed emails are never deleted.",
+    )
     # -- mail -----------------------------------------------------------------------------------
     smtp_host = Unicode("", config=True, help="SMTP relay host; empty disables email (notifications stay in the outbox and the Lab panel).")
     smtp_port = Int(0, config=True, help="SMTP port (0: 465 for tls, 587 for starttls, 25 for none).")
@@ -102,6 +107,7 @@ class QJMServerApp(ExtensionApp):
             default_notify_status=tuple(normalize_statuses(self.default_notify_status)),
             require_verified_email=self.require_verified_email,
             retention_days=self.retention_days,
+            outbox_retention_days=self.outbox_retention_days,
             poll_interval=self.poll_interval,
             lease_seconds=self.lease_seconds,
             ibm_iam_url=self.ibm_iam_url.rstrip("/"),

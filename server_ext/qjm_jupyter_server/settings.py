@@ -26,6 +26,7 @@ class Settings:
     login_fail_window: int = 15 * 60
     max_jobs_per_request: int = 1000
     retention_days: int = 0  # 0: keep finished jobs for ever
+    outbox_retention_days: int = 30  # sent emails leave the delivery log after this; 0 keeps them
     # watcher
     poll_interval: float = 60.0
     ibm_iam_url: str = "https://iam.cloud.ibm.com"

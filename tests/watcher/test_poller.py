@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from qjm_jupyter_server.clock import ManualClock
-from qjm_jupyter_server.domain import Job, Notification, User, new_id
+from qjm_jupyter_server.domain import ActionToken, Job, Notification, User, new_id
 from qjm_jupyter_server.notify.messages import MessageFactory
 from qjm_jupyter_server.secrets import KeyRing
 from qjm_jupyter_server.settings import Settings
@@ -341,17 +341,53 @@ async def test_invalid_key_pauses_mails_once_and_resumes_on_a_new_key(world: Wor
     assert len(await world.mail("key_invalid")) == 1
 
 
-async def test_forbidden_instance_pauses_with_one_mail(world: World) -> None:
+async def test_forbidden_instance_retries_hourly_three_times_then_pauses_with_one_mail(world: World) -> None:
     elsewhere = world.fake.crn(2)
     user = await world.user(world.fake.key(instances=[elsewhere]))
     world.fake.add_job("f", "Queued")
     job = await world.watch(user, "f")
     stats = await world.cycle()
-    assert stats.errors == {"forbidden": 1}
+    assert stats.errors == {"forbidden": 1} and stats.paused == 0
+    for retry in (1, 2, 3):
+        unit = await _unit(world, user)
+        assert (unit.paused_reason, unit.failures) == (None, retry)
+        assert unit.next_poll_at == world.clock.now_ms() + 3_600_000  # a long backoff, not a pause
+        assert (await world.cycle(advance=3_599)).units == 0  # not due before the hour is up
+        stats = await world.cycle(advance=2)
+        assert stats.units == 1 and stats.errors == {"forbidden": 1}
+    # The fourth refusal in a row: paused until the key changes, IBM is not asked again.
+    assert stats.paused == 1
     assert (await _unit(world, user)).paused_reason == "forbidden"
-    await world.cycle()
+    calls = len(world.fake.calls)
+    assert (await world.cycle(advance=7_200)).units == 0
+    assert len(world.fake.calls) == calls
     assert len(await world.mail("forbidden")) == 1
     assert (await world.job(job)).watch_state == "active"  # kept; resumes when the key changes
+
+
+async def test_forbidden_instance_resumes_when_access_is_granted_before_the_retries_run_out(world: World) -> None:
+    key = world.fake.key(instances=[world.fake.crn(2)])
+    user = await world.user(key)
+    world.fake.add_job("g", "Queued")
+    job = await world.watch(user, "g")
+    await world.cycle()
+    await world.cycle(advance=3_601)
+    assert (await _unit(world, user)).failures == 2
+    world.fake.key_instances[key].add(world.fake.default_crn)  # the invitation was accepted
+    world.fake.set_status("g", "Completed")
+    stats = await world.cycle(advance=3_601)
+    assert stats.errors == {} and stats.changes == 1
+    unit = await _unit(world, user)
+    assert (unit.paused_reason, unit.failures, unit.last_error) == (None, 0, None)
+    assert (await world.job(job)).status == "DONE"
+    # A later refusal starts a new streak of retries instead of pausing at once.
+    world.fake.key_instances[key].discard(world.fake.default_crn)
+    world.fake.add_job("g2", "Queued")
+    await world.watch(user, "g2")
+    await world.cycle()
+    unit = await _unit(world, user)
+    assert (unit.paused_reason, unit.failures) == (None, 1)
+    assert len(await world.mail("forbidden")) == 1  # one email per instance
 
 
 async def test_not_found_three_times_makes_the_job_lost(world: World) -> None:
@@ -427,3 +463,55 @@ async def test_retention_removes_only_old_finished_jobs(world: World) -> None:
     assert await world.poller.purge_expired(force=True) == 1
     assert await world.store.get_job(old.id) is None
     assert (await world.job(kept)).watch_state == "active"
+
+
+async def test_housekeeping_sweeps_tokens_sent_mail_throttles_and_tombstones(world: World) -> None:
+    store, now = world.store, world.clock.now_ms()
+    day = 86_400_000
+    user = await world.user()
+    # expired and live email links
+    await store.put_action_token(ActionToken("expired", user.id, "verify", expires_at=now - 1, created_at=now - day))
+    await store.put_action_token(ActionToken("live", user.id, "reset", expires_at=now + day, created_at=now))
+    # sent mail 31 and 29 days old, and a failed one from long ago
+    notes = [
+        Notification(id=new_id("n_"), dedupe_key=f"hk{i}", user_id=user.id, kind="notice", to_addr=user.email,
+                     subject="s", text="t", html="h", created_at=now - 40 * day)
+        for i in range(3)
+    ]
+    await store.enqueue(notes)
+    claimed = await store.claim_outbox("w", now, 60_000, 3)
+    assert len(claimed) == 3
+    assert await store.mark_sent(notes[0].id, "w", now - 31 * day)
+    assert await store.mark_sent(notes[1].id, "w", now - 29 * day)
+    assert await store.mark_failed(notes[2].id, "w", "550", now - 40 * day)
+    # a throttle window from two days ago and one from now
+    await store.throttle_hit("old-window", now - 2 * day, 900_000)
+    await store.throttle_hit("new-window", now, 900_000)
+    # tombstones 8 and 6 days old
+    world.fake.add_job("t1", "Queued")
+    world.fake.add_job("t2", "Queued")
+    old_gone, new_gone = await world.watch(user, "t1"), await world.watch(user, "t2")
+    assert await store.delete_job(old_gone.id, user.id, now=now - 8 * day)
+    assert await store.delete_job(new_gone.id, user.id, now=now - 6 * day)
+
+    # retention_days is 0 (keep finished jobs), yet everything else is swept
+    assert world.settings.retention_days == 0
+    assert await world.poller.purge_expired(force=True) == 4
+    assert world.poller.last_purge == {
+        "sent emails": 1, "expired email links": 1, "throttle counters": 1, "job tombstones": 1,
+    }
+    assert await store.consume_action_token("expired", "verify", now - 10) is None
+    assert await store.consume_action_token("live", "reset", now) is not None
+    assert {n.id for n in await world.mail()} == {notes[1].id, notes[2].id}
+    assert await store.throttle_get("old-window") is None and await store.throttle_get("new-window") is not None
+    assert await store.list_deleted_jobs(user.id, 0, 10) == [(new_gone.id, now - 6 * day)]
+    # not again within the hour (unless forced) ...
+    assert await world.poller.purge_expired() == 0
+    # ... and outbox_retention_days = 0 keeps sent mail for ever
+    world.poller.settings = dataclasses.replace(world.settings, outbox_retention_days=0)
+    world.clock.advance(365 * day)
+    assert await world.poller.purge_expired(force=True) == 2
+    assert world.poller.last_purge == {
+        "expired email links": 0, "throttle counters": 1, "job tombstones": 1,  # no "sent emails" sweep
+    }
+    assert {n.id for n in await world.mail()} == {notes[1].id, notes[2].id}

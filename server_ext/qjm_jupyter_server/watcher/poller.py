@@ -8,8 +8,9 @@ watched jobs. Several server processes may run this loop on one database: the le
 decides who polls a unit, the job compare-and-set decides whose write counts, and
 the outbox dedupe key makes a doubly-detected change one email.
 
-Errors follow ibm_quantum.md §7.5. Nothing here ever deletes a job; a unit is
-deleted only when it has no active job left (registration touches it again).
+Errors follow ibm_quantum.md §7.5. Nothing here deletes a job except the hourly
+retention sweep (`purge_expired`); a unit is deleted only when it has no active job
+left (registration touches it again).
 """
 
 from __future__ import annotations
@@ -40,10 +41,17 @@ MISSES_BEFORE_LOST = 3  # consecutive 404s before a job is declared lost
 RETRY_AFTER_CAP = 300.0  # seconds (§7.5)
 TRANSIENT_CAP = 600.0  # seconds: transient backoff never exceeds 10 min
 RATE_LIMIT_CAP = 900.0  # seconds: 429 without Retry-After, up to 15 min
+FORBIDDEN_RETRY = 3600.0  # seconds: a unit refused access (403) is asked again after 1 h ...
+FORBIDDEN_RETRIES = 3  # ... at most this many times, then it stays paused until the key changes
+FORBIDDEN_ERROR = "no access to this IBM Quantum instance"
 JITTER = 0.10  # ± share of the poll interval, so units spread out over time
 COUNT_REFRESH = 5.0  # seconds between two recounts of active jobs for has_work()
-PURGE_EVERY = 3600.0  # seconds between two retention sweeps (only with retention_days > 0)
+PURGE_EVERY = 3600.0  # seconds between two housekeeping sweeps
 DAY_MS = 86_400_000
+TOMBSTONE_DAYS = 7  # deletions the Lab panel's changes feed can still learn about
+# Throttle counters are dropped once their window started longer ago than any window in
+# use (login: login_fail_window; test mail: 1 h), with a day's margin.
+THROTTLE_KEEP_MS = DAY_MS
 
 
 @dataclass
@@ -81,6 +89,7 @@ class Poller:
         self._active_count = 0
         self._counted_at = 0.0
         self._purged_at = 0.0
+        self.last_purge: dict[str, int] = {}  # what the last sweep removed, by kind
         self._sem: asyncio.Semaphore | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -121,6 +130,11 @@ class Poller:
     async def _guarded_cycle(self) -> CycleStats:
         try:
             await self.purge_expired()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - housekeeping must never stop watching
+            log.exception("qjm: housekeeping sweep failed; retrying in an hour")
+        try:
             return await self.run_cycle()
         except asyncio.CancelledError:
             raise
@@ -129,18 +143,32 @@ class Poller:
             return CycleStats()
 
     async def purge_expired(self, force: bool = False) -> int:
-        """Retention: finished jobs older than `retention_days` go, at most once an hour.
+        """Housekeeping, at most once an hour: what the server accumulates goes.
 
-        Every server process may sweep; the delete is idempotent, so no lease is needed.
+        Finished jobs older than `retention_days` and sent emails older than
+        `outbox_retention_days` (each only when > 0), expired email links, throttle
+        counters whose window is long past, and job tombstones older than
+        TOMBSTONE_DAYS. Returns how many records went (by kind in `last_purge`).
+        Every server process may sweep; each delete is idempotent, so no lease is needed.
         """
-        days = self.settings.retention_days
-        if days <= 0 or (not force and time.monotonic() - self._purged_at < PURGE_EVERY):
+        if not force and time.monotonic() - self._purged_at < PURGE_EVERY:
             return 0
         self._purged_at = time.monotonic()
-        removed = await self.store.purge_jobs(self.clock.now_ms() - days * DAY_MS)
-        if removed:
-            log.info("qjm: retention removed %d finished job(s) older than %d days", removed, days)
-        return removed
+        settings, now = self.settings, self.clock.now_ms()
+        removed: dict[str, int] = {}
+        if settings.retention_days > 0:
+            cutoff = now - settings.retention_days * DAY_MS
+            removed["finished jobs"] = await self.store.purge_jobs(cutoff, now=now)
+        if settings.outbox_retention_days > 0:
+            removed["sent emails"] = await self.store.purge_outbox(now - settings.outbox_retention_days * DAY_MS)
+        removed["expired email links"] = await self.store.purge_action_tokens(now)
+        longest_window = max(settings.login_fail_window * 1000, 3_600_000)
+        removed["throttle counters"] = await self.store.purge_throttles(now - longest_window - THROTTLE_KEEP_MS)
+        removed["job tombstones"] = await self.store.purge_deleted_jobs(now - TOMBSTONE_DAYS * DAY_MS)
+        self.last_purge = removed
+        if any(removed.values()):
+            log.info("qjm: housekeeping removed %s", ", ".join(f"{n} {kind}" for kind, n in removed.items() if n))
+        return sum(removed.values())
 
     async def _refresh_count(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._counted_at < COUNT_REFRESH:
@@ -315,13 +343,34 @@ class Poller:
             stats.paused += 1
             return {"paused_reason": "key_invalid", "last_error": "IBM Quantum rejected the API key", "failures": 0}
         if exc.kind == "forbidden":
-            log.warning("qjm: user %s has no access to instance %s; paused", user.id, _short(unit.instance))
-            if may_mail(user, self.messages):
-                await self.store.enqueue([self.messages.instance_forbidden(user, unit.instance, now)])
-            stats.paused += 1
-            return {"paused_reason": "forbidden", "last_error": "no access to this IBM Quantum instance", "failures": 0}
+            return await self._forbidden(unit, user, stats, now)
         log.info("qjm: %s from IBM for unit %s: %s", exc.kind, _unit_label(unit), exc)
         return self._backoff(unit, exc.kind, f"{exc.kind}: {exc}", exc.retry_after)
+
+    async def _forbidden(self, unit: PollUnit, user: User, stats: CycleStats, now: int) -> dict[str, Any]:
+        """403 on the listing: access may be granted later (an invitation being accepted),
+        so retry after a long backoff a few times (§7.5), then pause until the key changes.
+
+        `failures` counts the 403s in a row: a unit whose last error was not a 403 starts
+        a new streak. The user hears of it once, at the first 403 of a streak (and the
+        outbox dedupe key keeps it to one email per instance anyway).
+        """
+        streak = unit.failures + 1 if (unit.last_error or "").startswith(FORBIDDEN_ERROR) else 1
+        if streak == 1 and may_mail(user, self.messages):
+            await self.store.enqueue([self.messages.instance_forbidden(user, unit.instance, now)])
+        if streak > FORBIDDEN_RETRIES:
+            log.warning("qjm: user %s still has no access to instance %s; paused", user.id, _short(unit.instance))
+            stats.paused += 1
+            return {"paused_reason": "forbidden", "last_error": FORBIDDEN_ERROR, "failures": 0}
+        log.warning(
+            "qjm: user %s has no access to instance %s; retry %d of %d in %d min",
+            user.id, _short(unit.instance), streak, FORBIDDEN_RETRIES, FORBIDDEN_RETRY // 60,
+        )
+        return {
+            "next_poll_at": now + int(FORBIDDEN_RETRY * 1000),
+            "failures": streak,
+            "last_error": f"{FORBIDDEN_ERROR} (retry {streak} of {FORBIDDEN_RETRIES} in 1 h)",
+        }
 
     def _backoff(self, unit: PollUnit, kind: str, message: str, retry_after: float | None) -> dict[str, Any]:
         """Next poll of a failing unit; its jobs keep their last known status."""
