@@ -16,6 +16,8 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { ApiError, QJMApi } from './api';
 import {
+  applyChanges,
+  cursorExpired,
   Job,
   mergeJobs,
   nextDelay,
@@ -147,20 +149,24 @@ export class JobFeed {
     this._inFlight = true;
     const generation = this._generation;
     try {
+      if (cursorExpired(this._cursor)) {
+        this._cursor = null; // older than the server's memory of deletions: reload
+      }
       const full = this._cursor === null;
-      const { jobs, serverTime } = await this._fetch(this._cursor);
+      const { jobs, serverTime, deleted } = await this._fetch(this._cursor);
       if (generation !== this._generation) {
         return; // signed out (or in as someone else) meanwhile
       }
       const previous = new Map(this._jobs.map(j => [j.id, j] as [string, Job]));
       const decisions = this._loaded ? toastsFor(previous, jobs) : [];
-      this._jobs = full ? sortJobs(jobs) : mergeJobs(this._jobs, jobs);
+      this._jobs = full ? sortJobs(jobs) : applyChanges(this._jobs, jobs, deleted);
+      const removed = !full && deleted.some(id => previous.has(id));
       this._cursor = serverTime;
       this._failures = 0;
       this._problem = null;
       const first = !this._loaded;
       this._loaded = true;
-      if (full || jobs.length > 0 || first) {
+      if (full || jobs.length > 0 || removed || first) {
         this._changed.emit(this._jobs);
       }
       if (decisions.length > 0) {
@@ -192,26 +198,31 @@ export class JobFeed {
     }
   }
 
-  /** One snapshot (cursor null) or every change since the cursor, in pages. */
-  private async _fetch(cursor: string | null): Promise<{ jobs: Job[]; serverTime: string }> {
+  /**
+   * One snapshot (cursor null) or every change since the cursor, in pages. Deletions are
+   * not paged (every page repeats them), so the first page's list is the whole list.
+   */
+  private async _fetch(cursor: string | null): Promise<{ jobs: Job[]; serverTime: string; deleted: string[] }> {
     if (cursor === null) {
       const page = await this._api.jobs({ limit: PAGE });
-      return { jobs: page.jobs, serverTime: page.server_time };
+      return { jobs: page.jobs, serverTime: page.server_time, deleted: [] };
     }
     const all: Job[] = [];
+    let deleted: string[] = [];
     let serverTime = cursor;
     for (let i = 0; i < MAX_PAGES; i++) {
       const page = await this._api.jobs({ updated_after: cursor, limit: PAGE, offset: i * PAGE });
       if (i === 0) {
         // The first page's clock: anything changed after it comes back next time.
         serverTime = page.server_time || cursor;
+        deleted = page.deleted || [];
       }
       all.push(...page.jobs);
       if (page.jobs.length < PAGE || (i + 1) * PAGE >= page.total) {
         break;
       }
     }
-    return { jobs: all, serverTime };
+    return { jobs: all, serverTime, deleted };
   }
 
   private _reset(state: FeedState): void {

@@ -55,6 +55,8 @@ export interface JobList {
   limit: number;
   offset: number;
   server_time: string;
+  /** With `updated_after`: ids of jobs deleted since (by another tab, a kernel, retention). */
+  deleted?: string[];
 }
 
 export interface IbmKeyState {
@@ -139,6 +141,35 @@ export function mergeJobs(current: Job[], changes: Job[]): Job[] {
 
 export function removeJob(current: Job[], id: string): Job[] {
   return current.filter(j => j.id !== id);
+}
+
+/**
+ * Fold one changes-feed answer into the list: changed jobs merge as in `mergeJobs`, and
+ * jobs the server reports deleted go. A deletion wins over a change in the same answer:
+ * ids are never reused, so a deleted job cannot come back.
+ */
+export function applyChanges(current: Job[], changes: Job[], deleted: readonly string[] = []): Job[] {
+  const merged = mergeJobs(current, changes);
+  if (deleted.length === 0) {
+    return merged;
+  }
+  const gone = new Set(deleted);
+  return merged.filter(j => !gone.has(j.id));
+}
+
+/**
+ * The server remembers deletions for 7 days (server_ext/API.md). A cursor older than
+ * that (a tab left hidden for a week) could miss some, so the feed reloads instead; a
+ * day of margin covers clock skew between browser and server.
+ */
+export const CURSOR_MAX_AGE_MS = 6 * 24 * 3600 * 1000;
+
+export function cursorExpired(cursor: string | null, now: Date = new Date()): boolean {
+  if (cursor === null) {
+    return false;
+  }
+  const t = new Date(cursor).getTime();
+  return Number.isNaN(t) || now.getTime() - t > CURSOR_MAX_AGE_MS;
 }
 
 /** CSS class of a status chip; unknown statuses get a neutral chip instead of breaking. */

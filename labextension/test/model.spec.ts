@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 
 import { encodeQuery } from '../src/api';
 import {
+  applyChanges,
   chipClass,
+  CURSOR_MAX_AGE_MS,
+  cursorExpired,
   classifyStatus,
   enteredStatuses,
   filterJobs,
@@ -63,6 +66,43 @@ describe('mergeJobs', () => {
     const page = [job({ id: 'a' }), job({ id: 'b' })];
     const once = mergeJobs([], page);
     expect(mergeJobs(once, page)).toEqual(once);
+  });
+});
+
+describe('applyChanges', () => {
+  it('drops the rows the feed reports deleted and merges the rest', () => {
+    const a = job({ id: 'a', created: '2026-11-29T09:00:00.000Z' });
+    const b = job({ id: 'b', created: '2026-11-29T10:00:00.000Z' });
+    const c = job({ id: 'c', created: '2026-11-29T11:00:00.000Z' });
+    const b2 = { ...b, status: 'DONE', updated_at: '2026-11-29T12:00:00.000Z' };
+    const next = applyChanges([a, b, c], [b2], ['a', 'not-held']);
+    expect(next.map(j => j.id)).toEqual(['c', 'b']);
+    expect(next[1].status).toBe('DONE');
+  });
+
+  it('lets a deletion win over a change in the same answer', () => {
+    const a = job({ id: 'a' });
+    const a2 = { ...a, status: 'RUNNING', updated_at: '2026-11-29T12:00:00.000Z' };
+    expect(applyChanges([a], [a2], ['a'])).toEqual([]);
+  });
+
+  it('is mergeJobs when nothing was deleted, and idempotent for a repeated answer', () => {
+    const page = [job({ id: 'a' }), job({ id: 'b' })];
+    expect(applyChanges([], page)).toEqual(mergeJobs([], page));
+    const once = applyChanges(page, [], ['a']);
+    expect(applyChanges(once, [], ['a'])).toEqual(once);
+    expect(once.map(j => j.id)).toEqual(['b']);
+  });
+});
+
+describe('cursorExpired', () => {
+  const now = new Date('2026-12-10T00:00:00.000Z');
+  it('keeps a recent cursor and reloads one older than the server remembers deletions', () => {
+    expect(cursorExpired(null, now)).toBe(false);
+    expect(cursorExpired('2026-12-09T23:59:59.000Z', now)).toBe(false);
+    expect(cursorExpired(new Date(now.getTime() - CURSOR_MAX_AGE_MS).toISOString(), now)).toBe(false);
+    expect(cursorExpired(new Date(now.getTime() - CURSOR_MAX_AGE_MS - 1).toISOString(), now)).toBe(true);
+    expect(cursorExpired('garbage', now)).toBe(true);
   });
 });
 

@@ -235,6 +235,13 @@ def test_panel_sign_in_live_updates_toasts_and_themes(lab, http, account, jobs) 
             expect(_row(page, jobs["Bell state"]).locator(".qjm-chip")).to_have_text("Done")
             assert page.evaluate("() => window.localStorage.getItem('qjm-jupyter:session')") is None
 
+            # A job deleted elsewhere (a kernel's delete_job, another tab) leaves the panel at its next poll.
+            r = http.delete(f"jobs/{jobs['VQE H2']}", headers=_headers(account))
+            assert r.status_code == 204, r.text
+            expect(_row(page, jobs["VQE H2"])).to_have_count(0, timeout=WAIT_MS)
+            expect(page.locator("#qjm-job-panel tr.qjm-row")).to_have_count(2)
+            expect(_row(page, jobs["Bell state"])).to_be_visible()
+
             # Dark theme.
             page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
             expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false", timeout=WAIT_MS)
