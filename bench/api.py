@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         d = Path(tmp)
         env = qjm_env(d, bcrypt_rounds=args.bcrypt_rounds)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-        proc = QJMProcess(data_dir=d, env=env, extra_args=['--ServerApp.jpserver_extensions={"bench.bare_ext": true}',
+        proc = QJMProcess(data_dir=d, env=env, extra_args=["--ServerApp.jpserver_extensions=bench.bare_ext=True",
                                                            "--ServerApp.log_level=WARN"])
         proc.start()
         try:

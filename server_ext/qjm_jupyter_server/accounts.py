@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import logging
+import os
 import secrets
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import bcrypt
 import jwt
@@ -66,6 +69,21 @@ def _prehash(password: str) -> bytes:
     return base64.b64encode(hashlib.sha256(password.encode("utf-8")).digest())
 
 
+T = TypeVar("T")
+_HASH_POOL: ThreadPoolExecutor | None = None
+
+
+async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """Run bcrypt on a small pool of its own, one worker fewer than the cores: a burst of
+    logins then queues behind itself instead of taking every core from the event loop
+    (asyncio.to_thread's shared pool would run up to cores + 4 hashes at once)."""
+    global _HASH_POOL
+    if _HASH_POOL is None:
+        workers = max(1, (os.cpu_count() or 2) - 1)
+        _HASH_POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qjm-bcrypt")
+    return await asyncio.get_running_loop().run_in_executor(_HASH_POOL, functools.partial(fn, *args))
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -90,7 +108,7 @@ class AccountService:
     # -- passwords ----------------------------------------------------------------------------
     async def hash_password(self, password: str) -> str:
         rounds = self.settings.bcrypt_rounds
-        digest = await asyncio.to_thread(bcrypt.hashpw, _prehash(password), bcrypt.gensalt(rounds))
+        digest = await _off_loop(bcrypt.hashpw, _prehash(password), bcrypt.gensalt(rounds))
         return digest.decode("ascii")
 
     async def check_password(self, password: str, password_hash: str | None) -> bool:
@@ -100,7 +118,7 @@ class AccountService:
         else:
             target = password_hash.encode("ascii")
         try:
-            ok = await asyncio.to_thread(bcrypt.checkpw, _prehash(password), target)
+            ok = await _off_loop(bcrypt.checkpw, _prehash(password), target)
         except ValueError:  # a corrupt stored hash: refuse, don't 500
             log.error("qjm: a stored password hash is not a bcrypt hash")
             ok = False
@@ -109,7 +127,7 @@ class AccountService:
     async def _dummy(self) -> bytes:
         rounds = self.settings.bcrypt_rounds
         if self._dummy_hash is None or self._dummy_hash[0] != rounds:
-            value = await asyncio.to_thread(bcrypt.hashpw, _prehash(secrets.token_urlsafe(16)), bcrypt.gensalt(rounds))
+            value = await _off_loop(bcrypt.hashpw, _prehash(secrets.token_urlsafe(16)), bcrypt.gensalt(rounds))
             self._dummy_hash = (rounds, value)
         return self._dummy_hash[1]
 
