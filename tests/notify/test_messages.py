@@ -134,3 +134,20 @@ def test_builtin_templates_are_complete():
     for kind in ("job_status", "group_milestone", "key_invalid", "instance_forbidden", "job_lost",
                  "verify_email", "reset_password", "account_notice", "test_message"):
         assert f"{kind}.txt.j2" in names and f"{kind}.html.j2" in names
+
+
+def test_account_links_survive_a_raw_mail_dump(factory):
+    """Verification and reset mails are plain ASCII sent 7bit: the link reads the same in a
+    debugging SMTP server's output as in a mail client (quoted-printable would show token=3D…)."""
+    user = a_user()
+    for row in (factory.verify_email(user, "tok-EN_123", user.email, T0), factory.reset_password(user, "tok-EN_456", T0)):
+        part = build_message(row, "qjm <qjm@example.org>", T0).get_body(("plain",))
+        assert part["Content-Transfer-Encoding"] == "7bit"
+        assert "?token=tok-EN_" in part.as_string()
+
+
+def test_non_ascii_text_is_still_encoded(factory):
+    job = dataclasses.replace(a_job(), label="Grover · ünïcode")
+    part = build_message(factory.job_status(a_user(), job, ["DONE"], T0), "qjm <qjm@example.org>", T0).get_body(("plain",))
+    assert part["Content-Transfer-Encoding"] in ("quoted-printable", "base64")
+    assert "ünïcode" in part.get_content()

@@ -17,6 +17,15 @@ def envelope_from(mail_from: str) -> str:
     return parseaddr(mail_from)[1] or mail_from
 
 
+def _transfer_encoding(body: str) -> str:
+    """Plain ASCII goes as-is (7bit; RFC 5322 allows 998-character lines), so links stay
+    readable and copyable even in a raw mail dump; anything else is quoted-printable, which
+    every relay accepts (8bit needs the relay's 8BITMIME)."""
+    if body.isascii() and max(map(len, body.splitlines() or [""])) <= 998:
+        return "7bit"
+    return "quoted-printable"
+
+
 def build_message(row: Notification, mail_from: str, now_ms: int) -> EmailMessage:
     sender = envelope_from(mail_from)
     domain = sender.rpartition("@")[2] or "localhost"
@@ -32,7 +41,8 @@ def build_message(row: Notification, mail_from: str, now_ms: int) -> EmailMessag
     msg["X-Auto-Response-Suppress"] = "All"
     if row.kind:
         msg["X-QJM-Kind"] = one_line(row.kind, 40)
-    msg.set_content(row.text or row.subject)
+    text = row.text or row.subject
+    msg.set_content(text, cte=_transfer_encoding(text))
     if row.html:
-        msg.add_alternative(row.html, subtype="html")
+        msg.add_alternative(row.html, subtype="html", cte=_transfer_encoding(row.html))
     return msg
