@@ -153,22 +153,27 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             fake.set_status(job.ibm_job_id, "Completed")
             changed_at[job.id] = SystemClock().now_ms()
         deadline = time.monotonic() + 20 * args.watcher_interval + 60
-        latencies: list[float] = []
-        while time.monotonic() < deadline:
-            rows = await store.list_notifications(None, 100_000, 0)
-            created = {n.job_id: n.created_at for n in rows if n.job_id in changed_at}
-            if len(created) == len(changed_at):
-                latencies = [(created[j] - changed_at[j]) / 1000 for j in changed_at]
-                break
+        created: dict[str, int] = {}  # job id -> when its email was queued (the newest rows suffice)
+        while time.monotonic() < deadline and len(created) < len(changed_at):
             await asyncio.sleep(0.2)
+            rows = await store.list_notifications(None, 1000, 0)
+            created.update({n.job_id: n.created_at for n in rows if n.job_id in changed_at})
+        latencies = [(created[j] - changed_at[j]) / 1000 for j in created]
         await poller.stop()
+        backing_off = {}
+        for job_id in changed_at.keys() - created.keys():  # why a change went unseen, by unit state
+            job = await store.get_job(job_id)
+            unit = await store.get_poll_unit(f"{job.user_id}|{job.instance}") if job else None
+            reason = "no unit" if unit is None else (unit.paused_reason or (unit.last_error or "due later")[:60])
+            backing_off[reason] = backing_off.get(reason, 0) + 1
         result["detection_to_email"] = {
             "poll_interval_s": args.watcher_interval,
             "changes": len(changed_at),
-            "detected": len(latencies),
+            "detected": len(latencies),  # changes whose email was queued before the deadline
             "p50_s": round(percentile(latencies, 50), 2) if latencies else None,
             "p99_s": round(percentile(latencies, 99), 2) if latencies else None,
             "window_s": round(time.monotonic() - t_start, 1),
+            "undetected_by_unit_state": backing_off,
         }
         result["rss_end_mb"] = rss_mb()
 

@@ -515,3 +515,30 @@ async def test_housekeeping_sweeps_tokens_sent_mail_throttles_and_tombstones(wor
         "expired email links": 0, "throttle counters": 1, "job tombstones": 1,  # no "sent emails" sweep
     }
     assert {n.id for n in await world.mail()} == {notes[1].id, notes[2].id}
+
+
+async def test_unit_due_again_within_a_long_cycle_is_not_left_leased(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With many units a cycle can outlast poll_interval: a unit already polled in the cycle
+    that is claimed again must be handed back, not sit out its whole lease."""
+    import qjm_jupyter_server.watcher.poller as poller_module
+
+    monkeypatch.setattr(poller_module, "CLAIM_BATCH", 1)
+    first, second = await world.user(), await world.user()
+    world.fake.add_job("a-1", "Queued")
+    world.fake.add_job("b-1", "Queued")
+    await world.watch(first, "a-1")
+    await world.watch(second, "b-1")
+
+    real_now = world.clock.now_ms
+    step = int(INTERVAL * 1000)  # every clock read moves time on by a poll interval
+
+    def ticking() -> int:
+        world.clock.advance(step)
+        return real_now()
+
+    monkeypatch.setattr(world.clock, "now_ms", ticking)
+    stats = await world.poller.run_cycle()
+    assert stats.units == 2
+    for user in (first, second):
+        unit = await world.store.get_poll_unit(f"{user.id}|{world.fake.default_crn}")
+        assert unit is not None and unit.lease_owner is None, unit

@@ -190,8 +190,12 @@ class Poller:
         seen: set[str] = set()
         while True:
             now = self.clock.now_ms()
-            units = await self.store.claim_poll_units(self.owner, now, lease_ms, CLAIM_BATCH)
-            units = [u for u in units if u.key not in seen]
+            claimed = await self.store.claim_poll_units(self.owner, now, lease_ms, CLAIM_BATCH)
+            units = [u for u in claimed if u.key not in seen]
+            # A unit polled earlier in this cycle can be due again when the cycle is longer than
+            # poll_interval: hand its lease straight back, or it would sit out the whole lease.
+            for again in (u for u in claimed if u.key in seen):
+                await self.store.release_poll_unit(again.key, self.owner, {})
             if not units:
                 break
             seen.update(u.key for u in units)
