@@ -78,6 +78,24 @@ class Job:
     version: int = 0  # bumped by every status write: compare-and-set fence
 
 
+@dataclass(frozen=True)
+class JobRef:
+    """What the poller needs of a watched job to see that nothing changed.
+
+    A cycle compares every watched job with IBM's answer, and almost all are unchanged;
+    building full `Job` records (history, lists) for each was most of the watcher's CPU
+    once thousands of jobs were active. The full record is read only for a job that
+    gets written, and `version` fences that write like any other compare-and-set.
+    """
+
+    id: str
+    ibm_job_id: str
+    status: str
+    version: int
+    misses: int = 0
+    last_error: str | None = None
+
+
 @dataclass
 class PollUnit:
     """The unit of polling work: one user's jobs on one IBM instance.

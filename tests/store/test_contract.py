@@ -16,6 +16,7 @@ from qjm_jupyter_server.domain import (
     ActionToken,
     Job,
     JobQuery,
+    JobRef,
     Notification,
     StatusEvent,
     User,
@@ -354,6 +355,13 @@ async def test_update_delete_and_active_jobs(store: Store) -> None:
     assert [j.id for j in await store.list_active_jobs("u1", "crn:a")] == [b.id]
     assert await store.update_job("missing", None, {"label": "x"}) is None
 
+    # the refs are the same jobs, in the same order, with the fields the poller fences on
+    moved = await store.cas_job(b.id, b.version, {"misses": 2, "last_error": "not found", "status": "QUEUED"})
+    assert moved is not None
+    assert await store.list_active_job_refs("u1", "crn:a") == [
+        JobRef(b.id, b.ibm_job_id, "QUEUED", moved.version, 2, "not found")
+    ]
+    assert await store.list_active_job_refs("u1", "crn:c") == []
     assert await store.delete_job(c.id, "u2") is False
     assert await store.delete_job(c.id, "u1") is True
     assert await store.delete_job(c.id, None) is False
@@ -649,3 +657,12 @@ async def test_purge_throttles_removes_only_old_windows(store: Store) -> None:
     assert await store.purge_throttles(T0 + 500) == 1
     assert await store.throttle_get("old") is None
     assert (await store.throttle_get("new")).count == 1  # type: ignore[union-attr]
+
+
+async def test_active_job_refs_match_active_jobs(store: Store) -> None:
+    jobs = [make_job("u1", instance="crn:r", at=T0 + (7 * i) % 5) for i in range(5)]
+    await store.register_jobs([*jobs, make_job("u1", instance="crn:r", watch_state="final", status="DONE")])
+    full = await store.list_active_jobs("u1", "crn:r")
+    refs = await store.list_active_job_refs("u1", "crn:r")
+    assert len(refs) == 5
+    assert refs == [JobRef(j.id, j.ibm_job_id, j.status, j.version, j.misses, j.last_error) for j in full]

@@ -542,3 +542,85 @@ async def test_unit_due_again_within_a_long_cycle_is_not_left_leased(world: Worl
     for user in (first, second):
         unit = await world.store.get_poll_unit(f"{user.id}|{world.fake.default_crn}")
         assert unit is not None and unit.lease_owner is None, unit
+
+
+# -- reads per cycle -------------------------------------------------------------------------------
+class CountingStore:
+    """The real store, counting the calls that read or write whole job records."""
+
+    COUNTED = ("get_job", "list_active_jobs", "list_jobs", "cas_job")
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name not in self.COUNTED:
+            return attr
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return await attr(*args, **kwargs)
+
+        return counted
+
+
+def counting_poller(world: World) -> tuple[Poller, CountingStore]:
+    counting = CountingStore(world.store)
+    poller = Poller(counting, world.keyring, world.messages, world.ibm, world.settings, world.clock,  # type: ignore[arg-type]
+                    owner=f"count-{secrets.token_hex(3)}")
+    return poller, counting
+
+
+async def test_a_steady_cycle_reads_no_full_job(world: World) -> None:
+    user = await world.user()
+    for n in range(20):
+        world.fake.add_job(f"s{n}", "Queued" if n % 2 else "Running")
+        await world.watch(user, f"s{n}")
+    first = await world.cycle()  # INITIALIZING -> QUEUED/RUNNING: every job is written once
+    assert first.changes == 20
+    poller, counting = counting_poller(world)
+    world.clock.advance(int(INTERVAL * 1200))
+    stats = await poller.run_cycle()
+    assert (stats.units, stats.observations, stats.changes) == (1, 20, 0)
+    assert counting.calls == {}  # no get_job, no list_active_jobs, no write
+
+    # One job moves on: exactly that one is read in full and written.
+    world.fake.set_status("s3", "Running")
+    world.clock.advance(int(INTERVAL * 1200))
+    stats = await poller.run_cycle()
+    assert (stats.observations, stats.changes) == (20, 1)
+    assert counting.calls == {"get_job": 1, "cas_job": 1}
+
+
+async def test_misses_are_counted_without_full_reads_until_the_job_is_lost(world: World) -> None:
+    user = await world.user()
+    world.fake.add_job("here", "Running")
+    await world.watch(user, "here")
+    ghost = await world.watch(user, "ghost")
+    await world.cycle()
+    poller, counting = counting_poller(world)
+    world.clock.advance(int(INTERVAL * 1200))
+    await poller.run_cycle()  # second miss: a fenced write from the ref alone
+    assert counting.calls == {"cas_job": 1}
+    assert (await world.job(ghost)).misses == 2
+    world.clock.advance(int(INTERVAL * 1200))
+    stats = await poller.run_cycle()  # third miss: lost, and the mail needs the full job
+    assert stats.lost == 1
+    assert counting.calls == {"cas_job": 2, "get_job": 1}
+    [mail] = await world.mail("job_lost")
+    assert mail.job_id == ghost.id
+
+
+def test_needs_write_mirrors_apply_observation() -> None:
+    from qjm_jupyter_server.domain import JobRef
+    from qjm_jupyter_server.watcher.poller import _needs_write
+
+    ref = JobRef("j", "d", "QUEUED", 3)
+    assert not _needs_write(ref, "QUEUED")
+    assert _needs_write(ref, "RUNNING")
+    assert _needs_write(ref, "")  # unknown status: the full path logs it
+    assert _needs_write(dataclasses.replace(ref, misses=1), "QUEUED")  # seen again: clear the miss
+    assert _needs_write(dataclasses.replace(ref, last_error="boom"), "QUEUED")
+    assert not _needs_write(dataclasses.replace(ref, status="DONE"), "RUNNING")  # final: ignored

@@ -23,6 +23,7 @@ from ..domain import (
     ActionToken,
     Job,
     JobQuery,
+    JobRef,
     Notification,
     PollUnit,
     StatusEvent,
@@ -134,6 +135,10 @@ class Store(Protocol):
 
     async def list_active_jobs(self, user_id: str, instance: str) -> list[Job]:
         """Jobs with watch_state 'active' and source 'ibm' on this (user, instance)."""
+
+    async def list_active_job_refs(self, user_id: str, instance: str) -> list[JobRef]:
+        """The jobs `list_active_jobs` returns, same order, as `JobRef`s: a narrow read
+        with no history or list decoding, since the poller reads every active job each cycle."""
 
     async def cas_job(
         self,

@@ -25,6 +25,7 @@ from ..domain import (
     ActionToken,
     Job,
     JobQuery,
+    JobRef,
     Notification,
     PollUnit,
     StatusEvent,
@@ -56,6 +57,8 @@ MAX_RACE_RETRIES = 20
 DELETE_BATCH = 500
 
 AFTER = ReturnDocument.AFTER
+# The fields of a JobRef: the poller's per-cycle read skips history and the lists.
+_REF_PROJECTION = {"ibm_job_id": 1, "status": 1, "version": 1, "misses": 1, "last_error": 1}
 
 
 def _guarded(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -464,6 +467,17 @@ class MongoStore:
             {"user_id": user_id, "instance": instance, "watch_state": "active", "source": "ibm"}
         ).sort([("registered_at", ASCENDING), ("_id", ASCENDING)])
         return [j for d in await cursor.to_list(None) if (j := _job(d))]
+
+    @_guarded
+    async def list_active_job_refs(self, user_id: str, instance: str) -> list[JobRef]:
+        cursor = self._c("jobs").find(
+            {"user_id": user_id, "instance": instance, "watch_state": "active", "source": "ibm"},
+            projection=_REF_PROJECTION,
+        ).sort([("registered_at", ASCENDING), ("_id", ASCENDING)])
+        return [
+            JobRef(d["_id"], d["ibm_job_id"], d["status"], int(d["version"]), int(d.get("misses", 0)), d.get("last_error"))
+            for d in await cursor.to_list(None)
+        ]
 
     @_guarded
     async def cas_job(

@@ -24,6 +24,7 @@ from ..domain import (
     ActionToken,
     Job,
     JobQuery,
+    JobRef,
     Notification,
     PollUnit,
     StatusEvent,
@@ -572,6 +573,18 @@ class SQLiteStore:
             (user_id, instance),
             Job,
         )
+
+    async def list_active_job_refs(self, user_id: str, instance: str) -> list[JobRef]:
+        sql = (
+            "SELECT id, ibm_job_id, status, version, misses, last_error FROM jobs "
+            "WHERE user_id = ? AND instance = ? AND watch_state = 'active' AND source = 'ibm' "
+            "ORDER BY registered_at, id"
+        )
+
+        def run(conn: sqlite3.Connection) -> list[JobRef]:
+            return [JobRef(r[0], r[1], r[2], int(r[3]), int(r[4]), r[5]) for r in conn.execute(sql, (user_id, instance))]
+
+        return await self._call(run)
 
     async def cas_job(
         self,

@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from qjm_jupyter.statuses import UnknownStatus
+from qjm_jupyter.statuses import UnknownStatus, is_final, normalize_status
 
 from ..clock import Clock
-from ..domain import Job, JobQuery, PollUnit, User
+from ..domain import Job, JobQuery, JobRef, PollUnit, User
 from ..notify.messages import MessageFactory
 from ..secrets import KeyRing
 from ..settings import Settings
@@ -228,8 +228,8 @@ class Poller:
     async def _poll_unit(self, unit: PollUnit, stats: CycleStats) -> dict[str, Any] | None:
         """Poll one unit; returns the release changes, or None when the unit was deleted."""
         user = await self.store.get_user(unit.user_id)
-        jobs = await self.store.list_active_jobs(unit.user_id, unit.instance) if user else []
-        if user is None or not user.is_active or not jobs:
+        refs = await self.store.list_active_job_refs(unit.user_id, unit.instance) if user else []
+        if user is None or not user.is_active or not refs:
             await self.store.delete_poll_unit(unit.key, self.owner)
             stats.deleted += 1
             return None
@@ -237,7 +237,7 @@ class Poller:
             # Nothing to poll with: wait for a new key (accounts wakes the unit).
             stats.paused += 1
             return {"paused_reason": "key_invalid", "last_error": "no valid IBM Quantum API key"}
-        by_ibm_id = {j.ibm_job_id: j for j in jobs}
+        by_ibm_id = {r.ibm_job_id: r for r in refs}
 
         try:
             key = self.keyring.decrypt(user.id, user.ibm_key_cipher)
@@ -252,7 +252,7 @@ class Poller:
                 self.ibm.forget_key(key)
             return await self._unit_error(unit, user, exc, stats)
 
-        missing: list[Job] = []
+        missing: list[JobRef] = []
         for ibm_id, job in by_ibm_id.items():
             state = pending.get(ibm_id)
             if state is None:
@@ -268,7 +268,7 @@ class Poller:
                     await self._missed(user, job, stats)
                     continue
                 if exc.kind == "forbidden":
-                    await self._job_forbidden(user, job, exc, stats)
+                    await self._job_forbidden(user, job, unit.instance, exc, stats)
                     continue
                 if exc.kind == "protocol":
                     stats.add_error("protocol")
@@ -291,8 +291,13 @@ class Poller:
             return await coro
 
     # -- applying what IBM said ---------------------------------------------------------------
-    async def _observe(self, user: User, job: Job, state: IBMJobState, stats: CycleStats) -> None:
+    async def _observe(self, user: User, ref: JobRef, state: IBMJobState, stats: CycleStats) -> None:
         stats.observations += 1
+        if not _needs_write(ref, state.status):
+            return  # the common case: read no full job, write nothing
+        job = await self.store.get_job(ref.id)
+        if job is None:
+            return  # deleted since the listing: nothing left to record
         try:
             after = await apply_observation(
                 self.store, self.messages, user, job, state.status, state.reason, self.clock.now_ms()
@@ -305,33 +310,38 @@ class Poller:
         if after is not None and after.status != job.status:
             stats.changes += 1
 
-    async def _job_error(self, job: Job, message: str) -> None:
+    async def _job_error(self, job: Job | JobRef, message: str) -> None:
         await self.store.cas_job(job.id, job.version, {"last_error": message[:500], "last_poll_at": self.clock.now_ms()})
 
-    async def _missed(self, user: User, job: Job, stats: CycleStats) -> None:
+    async def _missed(self, user: User, ref: JobRef, stats: CycleStats) -> None:
         """IBM says 404: confirm over several cycles (eventual consistency) before giving up."""
         now = self.clock.now_ms()
-        misses = job.misses + 1
+        misses = ref.misses + 1
         if misses < MISSES_BEFORE_LOST:
-            await self.store.cas_job(job.id, job.version, {"misses": misses, "last_error": "not found on IBM Quantum", "last_poll_at": now})
+            await self.store.cas_job(ref.id, ref.version, {"misses": misses, "last_error": "not found on IBM Quantum", "last_poll_at": now})
             return
+        job = await self.store.get_job(ref.id)  # the mail names the job: the one full read
+        if job is None:
+            return  # deleted since the listing
         if may_mail(user, self.messages):
             await self.store.enqueue([self.messages.job_lost(user, job, now)])
         written = await self.store.cas_job(
-            job.id, job.version,
+            ref.id, ref.version,
             {"misses": misses, "watch_state": "lost", "last_error": "not found on IBM Quantum", "last_poll_at": now, "updated_at": now},
         )
         if written is not None:
             stats.lost += 1
 
-    async def _job_forbidden(self, user: User, job: Job, exc: IBMError, stats: CycleStats) -> None:
-        """The key may read the instance but not this job: pause the job alone, tell once."""
+    async def _job_forbidden(self, user: User, ref: JobRef, instance: str, exc: IBMError, stats: CycleStats) -> None:
+        """The key may read the instance but not this job: pause the job alone, tell once.
+
+        `instance` is the unit's, which is the job's: units list only their instance's jobs."""
         stats.add_error("forbidden")
         now = self.clock.now_ms()
-        if may_mail(user, self.messages) and job.instance:
-            await self.store.enqueue([self.messages.instance_forbidden(user, job.instance, now)])
+        if may_mail(user, self.messages) and instance:
+            await self.store.enqueue([self.messages.instance_forbidden(user, instance, now)])
         await self.store.cas_job(
-            job.id, job.version,
+            ref.id, ref.version,
             {"watch_state": "paused", "last_error": f"forbidden: {exc}"[:500], "last_poll_at": now, "updated_at": now},
         )
 
@@ -389,6 +399,23 @@ class Poller:
             "failures": failures,
             "last_error": message[:500],
         }
+
+
+def _needs_write(ref: JobRef, observed: str) -> bool:
+    """Would `apply_observation` write anything for this observation?
+
+    Mirrors its no-write path (rules.decide: a final job ignores observations, an equal
+    status enters nothing; misses/last_error are cleared by a write) so the poller can
+    skip the full read for the many unchanged jobs. Any doubt (a status we do not know)
+    answers True: the full path then handles it exactly as before.
+    """
+    if ref.misses or ref.last_error:
+        return True
+    try:
+        status, previous = normalize_status(observed), normalize_status(ref.status)
+    except UnknownStatus:
+        return True
+    return not is_final(previous) and status != previous
 
 
 def _short(instance: str) -> str:
