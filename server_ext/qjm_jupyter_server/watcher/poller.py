@@ -8,6 +8,10 @@ watched jobs. Several server processes may run this loop on one database: the le
 decides who polls a unit, the job compare-and-set decides whose write counts, and
 the outbox dedupe key makes a doubly-detected change one email.
 
+A cycle reads each unit's jobs as light `JobRef`s and a full `Job` only for a job it
+writes: almost every job is unchanged, and decoding full records for all of them was
+the watcher's main CPU cost once thousands of jobs were active.
+
 Errors follow ibm_quantum.md §7.5. Nothing here deletes a job except the hourly
 retention sweep (`purge_expired`); a unit is deleted only when it has no active job
 left (registration touches it again).
