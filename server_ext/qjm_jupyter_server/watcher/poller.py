@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from qjm_jupyter.statuses import UnknownStatus, is_final, normalize_status
+from qjm_jupyter.statuses import UnknownStatus
 
 from ..clock import Clock
 from ..domain import Job, JobQuery, JobRef, PollUnit, User
@@ -36,6 +36,7 @@ from ..secrets import KeyRing
 from ..settings import Settings
 from ..store import Store
 from .ibm import IBMClient, IBMError, IBMJobState
+from .rules import status_changes
 from .transitions import apply_observation, may_mail
 
 log = logging.getLogger("qjm.watcher")
@@ -406,20 +407,15 @@ class Poller:
 
 
 def _needs_write(ref: JobRef, observed: str) -> bool:
-    """Would `apply_observation` write anything for this observation?
-
-    Mirrors its no-write path (rules.decide: a final job ignores observations, an equal
-    status enters nothing; misses/last_error are cleared by a write) so the poller can
-    skip the full read for the many unchanged jobs. Any doubt (a status we do not know)
-    answers True: the full path then handles it exactly as before.
-    """
+    """Would `apply_observation` write anything for this observation? Misses or an error
+    to clear, or a status change (rules.status_changes, the same test `decide` makes).
+    A status we do not know answers True: the full path then handles it as before."""
     if ref.misses or ref.last_error:
         return True
     try:
-        status, previous = normalize_status(observed), normalize_status(ref.status)
+        return status_changes(ref.status, observed)
     except UnknownStatus:
         return True
-    return not is_final(previous) and status != previous
 
 
 def _short(instance: str) -> str:

@@ -52,11 +52,18 @@ class Decision:
 
     @property
     def changed(self) -> bool:
-        return not self.ignored and self.status != self.previous
+        return not self.ignored and status_changes(self.previous, self.status)
 
     @property
     def final(self) -> bool:
         return is_final(self.status)
+
+
+def status_changes(previous: str, observed: str) -> bool:
+    """Whether observing `observed` moves a job that is at `previous`: a final job never
+    moves, an equal status is no move. The poller asks this before reading a full job."""
+    before, after = normalize_status(previous), normalize_status(observed)
+    return not is_final(before) and after != before
 
 
 def implied_statuses(previous: str, observed: str) -> list[str]:
