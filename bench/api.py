@@ -7,9 +7,10 @@ lists while 20 bcrypt logins run, against the same p99 without logins.
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 import asyncio
-import json
 import os
 import tempfile
 import time
@@ -103,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bcrypt-rounds", type=int, default=12)
 
 
-if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__)
-    add_arguments(p)
-    print(json.dumps(run(p.parse_args()), indent=2))
+if __name__ == "__main__":  # `python -m bench.api`: the shared runner, this benchmark only
+    from bench.__main__ import main
+
+    raise SystemExit(main(["--only", "api", *sys.argv[1:]]))

@@ -11,9 +11,10 @@ second through the whole path (claim, render headers, SMTP, mark sent), and the 
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -104,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="relay mode; starttls (with AUTH) is what production relays look like")
 
 
-if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__)
-    add_arguments(p)
-    print(json.dumps(run(p.parse_args()), indent=2))
+if __name__ == "__main__":  # `python -m bench.email`: the shared runner, this benchmark only
+    from bench.__main__ import main
+
+    raise SystemExit(main(["--only", "email", *sys.argv[1:]]))

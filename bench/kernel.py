@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_arguments(parser)
-    print(json.dumps(run(parser.parse_args()), indent=2))
+if __name__ == "__main__":  # `python -m bench.kernel`: the shared runner, this benchmark only
+    from bench.__main__ import main
+
+    raise SystemExit(main(["--only", "kernel", *sys.argv[1:]]))

@@ -23,9 +23,10 @@ watcher is given time to converge and the outbox to drain, and:
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 import asyncio
-import json
 import os
 import random
 import re
@@ -334,7 +335,7 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
     parser.add_argument("--soak-seed", type=int, default=1234)
 
 
-if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__)
-    add_arguments(p)
-    print(json.dumps(run(p.parse_args()), indent=2))
+if __name__ == "__main__":  # `python -m bench.soak`: the shared runner, this benchmark only
+    from bench.__main__ import main
+
+    raise SystemExit(main(["--only", "soak", *sys.argv[1:]]))

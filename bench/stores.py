@@ -16,9 +16,10 @@ minutes); the ratio compares it with SQLite at that same count.
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 import asyncio
-import json
 import secrets
 import tempfile
 import time
@@ -203,8 +204,7 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
     parser.add_argument("--stores-backends", default="sqlite,mongo", help="comma-separated: sqlite, mongo")
 
 
-if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__)
-    add_arguments(p)
-    p.add_argument("--full", action="store_true")
-    print(json.dumps(run(p.parse_args()), indent=2))
+if __name__ == "__main__":  # `python -m bench.stores`: the shared runner, this benchmark only
+    from bench.__main__ import main
+
+    raise SystemExit(main(["--only", "stores", *sys.argv[1:]]))
