@@ -439,17 +439,12 @@ class AccountService:
         await self.store.delete_user(user.id, now=self.clock.now_ms())
 
     # -- admin -----------------------------------------------------------------------------------------
-    @staticmethod
-    def require_admin(user: User) -> None:
-        if not user.is_admin:
-            raise Forbidden("administrators only")
-
     async def list_users(self, admin: User, limit: int, offset: int) -> tuple[list[User], int]:
-        self.require_admin(admin)
+        admin.require_admin()
         return await self.store.list_users(limit, offset), await self.store.count_users()
 
     async def admin_update(self, admin: User, user_id: str, is_active: bool | None, is_admin: bool | None) -> User:
-        self.require_admin(admin)
+        admin.require_admin()
         if user_id == admin.id and (is_active is False or is_admin is False):
             raise InvalidInput("you cannot deactivate or demote yourself; ask another administrator", field="user_id")
         target = await self.store.get_user(user_id)

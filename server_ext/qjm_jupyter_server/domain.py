@@ -11,14 +11,21 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote
 
 from qjm_jupyter.statuses import DEFAULT_NOTIFY_STATUS
+
+from .errors import Forbidden
 
 KeyState = Literal["none", "ok", "invalid"]
 WatchState = Literal["active", "paused", "lost", "final"]
 DeliveryState = Literal["pending", "sent", "failed"]
 TokenPurpose = Literal["verify", "reset"]
 JobSource = Literal["ibm", "local"]
+
+# IBM Quantum Platform's page of one job. The platform serves every region's jobs from
+# this host (the region is a UI setting), so the URL needs only the job id.
+IBM_WORKLOADS_URL = "https://quantum.cloud.ibm.com/workloads"
 
 
 def new_id(prefix: str = "") -> str:
@@ -43,6 +50,11 @@ class User:
     ibm_key_updated_at: int | None = None
     default_instance: str | None = None  # instance CRN used for bare job ids
     notify_default: list[str] = field(default_factory=lambda: list(DEFAULT_NOTIFY_STATUS))
+
+    def require_admin(self) -> None:
+        """The one admin check of every admin operation, with its one message."""
+        if not self.is_admin:
+            raise Forbidden("administrators only")
 
 
 @dataclass
@@ -76,6 +88,14 @@ class Job:
     last_error: str | None = None
     misses: int = 0  # consecutive "not found" answers
     version: int = 0  # bumped by every status write: compare-and-set fence
+
+    @property
+    def ibm_url(self) -> str | None:
+        """The job's page on IBM Quantum Platform (local jobs have none). Job ids may hold
+        `:@+=`, so the id is quoted as one path segment."""
+        if self.source != "ibm" or not self.ibm_job_id:
+            return None
+        return f"{IBM_WORKLOADS_URL}/{quote(self.ibm_job_id, safe='')}"
 
 
 @dataclass(frozen=True)

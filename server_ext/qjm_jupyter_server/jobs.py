@@ -15,14 +15,11 @@ from qjm_jupyter.statuses import UnknownStatus, normalize_statuses
 
 from .clock import Clock
 from .domain import Job, JobQuery, JobSource, User, new_id
-from .errors import Forbidden, InvalidInput, NotFound
+from .errors import InvalidInput, NotFound
 from .notify.messages import MessageFactory
 from .settings import Settings
 from .store import Store
-
-# IBM Quantum Platform's page of one job. The platform serves every region's jobs from
-# this host (the region is a UI setting), so the URL needs only the job id.
-IBM_WORKLOAD_URL = "https://quantum.cloud.ibm.com/workloads/{job_id}"
+from .watcher.transitions import report_local_status
 
 LOCAL_CHANNEL = "local"
 # Most deletions reported in one feed answer; more move the cursor back (see list_jobs).
@@ -63,12 +60,6 @@ class Registered:
     jobs: list[Job]  # one per spec, in request order (duplicates share a job)
     created: int
     merged: int
-
-
-def ibm_url(job: Job) -> str | None:
-    if job.source != "ibm":
-        return None
-    return IBM_WORKLOAD_URL.format(job_id=job.ibm_job_id)
 
 
 class JobService:
@@ -163,8 +154,8 @@ class JobService:
     # -- read ------------------------------------------------------------------------------
     async def list_jobs(self, actor: User, query: JobQuery, *, all_users: bool = False) -> JobPage:
         """The actor's jobs; with all_users (admins only), everyone's."""
-        if all_users and not actor.is_admin:
-            raise Forbidden("only admins can list every user's jobs")
+        if all_users:
+            actor.require_admin()
         server_time = self.clock.now_ms() - 1
         scoped = replace(query, user_id=None if all_users else actor.id)
         if scoped.statuses is not None:
@@ -210,6 +201,12 @@ class JobService:
         if updated is None:  # deleted between the read and the write
             raise NotFound(f"no job {ref!r}", field="job_id")
         return updated
+
+    async def report_status(self, actor: User, ref: str, status: str, reason: str | None) -> Job:
+        """A kernel reports the status of a local job it runs; applied like the watcher's
+        observations (transitions.py is the one write path for status changes)."""
+        job = await self.get(actor, ref)
+        return await report_local_status(self.store, self.messages, actor, job, status, reason, self.clock.now_ms())
 
     async def delete(self, actor: User, ref: str) -> None:
         job = await self.get(actor, ref)

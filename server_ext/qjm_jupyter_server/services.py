@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .accounts import AccountService
@@ -32,6 +33,13 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
 
 
+@dataclass(frozen=True)
+class ServerStatus:
+    store: str  # the Store class: SQLiteStore or MongoStore
+    watcher_running: bool
+    mail_enabled: bool
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -39,22 +47,28 @@ class Services:
     keyring: KeyRing
     clock: Clock = field(default_factory=SystemClock)
     owner: str = field(default_factory=worker_name)
+    # Where links in emails point, asked for each email: the app knows its URL only once
+    # the server is bound (after the services are built). None: settings.public_url.
+    public_url: Callable[[], str] | None = None
 
     def __post_init__(self) -> None:
-        self.messages = MessageFactory(self.settings)
+        self.messages = MessageFactory(self.settings, self.public_url)
         self.accounts = AccountService(self.store, self.keyring, self.messages, self.settings, self.clock)
         self.jobs = JobService(self.store, self.messages, self.settings, self.clock)
-        self.outbox = OutboxService(self.store, self.messages, self.settings, self.clock)
         self.ibm = IBMClient(self.settings)
         self.poller = Poller(self.store, self.keyring, self.messages, self.ibm, self.settings, self.clock, self.owner)
         self.sender = Sender(self.store, self.settings, self.clock, self.owner)
+        self.outbox = OutboxService(self.store, self.messages, self.settings, self.clock, self.sender.wake)
         self._open_lock = asyncio.Lock()
         self._opened = False
 
-    def refresh_settings(self) -> None:
-        """Hand a new Settings to every service (each keeps it as `.settings`)."""
-        for svc in (self.messages, self.accounts, self.jobs, self.outbox, self.ibm, self.poller, self.sender):
-            svc.settings = self.settings
+    def status(self) -> ServerStatus:
+        """What `GET status` tells anyone (no auth): nothing about users or jobs."""
+        return ServerStatus(
+            store=type(self.store).__name__,
+            watcher_running=self.poller.running or self.poller.has_work(),
+            mail_enabled=self.settings.mail_enabled,
+        )
 
     async def ensure_open(self) -> None:
         """Open the store once (lazily, so the API works before background tasks start)."""

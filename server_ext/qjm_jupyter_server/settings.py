@@ -1,58 +1,132 @@
-"""A frozen snapshot of the extension's configuration, handed to services.
+"""Every setting of the extension, declared once: name, type, default, help.
 
-Services never read traitlets or the environment themselves: the app builds one
-`Settings` at start (traits -> env fallbacks -> defaults) and tests build their own.
+How to add a setting
+--------------------
+Add ONE field to `Settings` below::
+
+    my_limit: int = setting(10, "What it limits, and why an operator would change it.")
+
+That is all. `QJMServerApp` (app.py) turns every field into a config trait, so the
+operator sets it as `c.QJMServerApp.my_limit = 20` (config file), `--QJMServerApp.my_limit=20`
+(command line) or `QJM_MY_LIMIT=20` (environment, used only when config and command line
+leave it unset); `--help-all` shows the help and the variable. Services read
+`self.settings.my_limit`; tests build `Settings(my_limit=3)`. Supported types: str, int,
+float, bool and tuple[str, ...] (a list trait; comma-separated in the environment).
+Do not add traits to app.py or copy values field by field: there is no second list.
+
+Services never read traitlets or the environment themselves: the app builds one frozen
+`Settings` from its traits when it starts, and `__post_init__` normalizes values (URL
+slashes, email case, status aliases) so a test's `Settings(...)` gets the same values.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
-from qjm_jupyter.statuses import DEFAULT_NOTIFY_STATUS
+from qjm_jupyter.statuses import DEFAULT_NOTIFY_STATUS, normalize_statuses
+
+ENV_PREFIX = "QJM_"
+SMTP_SECURITY = ("tls", "starttls", "none")
+
+
+def setting(default: Any, help: str) -> Any:  # noqa: A002 - the traitlets word
+    """A field that is also a documented `c.QJMServerApp.<name>` / `QJM_<NAME>` setting."""
+    return field(default=default, metadata={"help": help})
+
+
+def env_name(name: str) -> str:
+    return f"{ENV_PREFIX}{name.upper()}"
 
 
 @dataclass(frozen=True)
 class Settings:
-    public_url: str = "http://localhost:8888/"
-    jwt_lifetime: int = 3600  # seconds
-    jwt_issuer: str = "qjm-jupyter"
-    bcrypt_rounds: int = 12
-    admin_emails: tuple[str, ...] = ()
-    default_notify_status: tuple[str, ...] = DEFAULT_NOTIFY_STATUS
-    require_verified_email: bool = True  # only verified addresses get job mail
-    verify_token_ttl: int = 24 * 3600
-    reset_token_ttl: int = 30 * 60
-    login_fail_limit: int = 10  # failures per window per account / per client address
-    login_fail_window: int = 15 * 60
-    max_jobs_per_request: int = 1000
-    retention_days: int = 0  # 0: keep finished jobs for ever
-    outbox_retention_days: int = 30  # sent emails leave the delivery log after this; 0 keeps them
-    # watcher
-    poll_interval: float = 60.0
-    ibm_iam_url: str = "https://iam.cloud.ibm.com"
-    ibm_api_url: str = ""  # "" -> derived from each instance CRN's region
-    ibm_api_version: str = "2026-04-15"
-    ibm_connect_timeout: float = 5.0
-    ibm_read_timeout: float = 30.0
-    ibm_concurrency: int = 8
-    lease_seconds: float = 120.0
-    # mail
-    smtp_host: str = ""
-    smtp_port: int = 0  # 0 -> 465 for tls, 587 for starttls, 25 for none
-    smtp_username: str = ""
-    smtp_password: str = ""
-    smtp_security: str = "starttls"  # tls | starttls | none
-    smtp_timeout: float = 10.0
-    smtp_ca_file: str = ""  # extra CA bundle (private relay); system store otherwise
-    mail_from: str = "qjm-jupyter <qjm@localhost>"
-    mail_rate_per_minute: int = 120
-    mail_concurrency: int = 2
-    mail_lease_seconds: float = 120.0  # > the longest send of a burst; bounds resend delay after a crash
-    templates_dir: str = ""  # operator overrides, looked up before the built-in templates
-    extra: dict[str, str] = field(default_factory=dict)
+    # -- storage and secrets (read when the app builds its store and key ring) ----------------
+    db_url: str = setting("", "sqlite:///path (default: qjm.sqlite3 in data_dir), mongodb:// or mongodb+srv://")
+    data_dir: str = setting("", "Where the SQLite file and generated secrets live (default: <jupyter data dir>/qjm).")
+    jwt_secret: str = setting("", "HS256 signing secret, at least 32 bytes; generated and kept in a 0600 file when empty.")
+    token_keys: str = setting(
+        "", "Fernet keys for IBM API keys at rest, ';'-separated, the first encrypts; generated when empty."
+    )
+    # -- accounts --------------------------------------------------------------------------------
+    public_url: str = setting(
+        "", "Base URL users reach this server at, for links in emails (default: the server's own URL)."
+    )
+    jwt_lifetime: int = setting(3600, "Lifetime of an access token, in seconds.")
+    jwt_issuer: str = setting("qjm-jupyter", "The `iss` claim of access tokens (servers sharing a database must agree).")
+    bcrypt_rounds: int = setting(12, "bcrypt cost factor for password hashes.")
+    admin_emails: tuple[str, ...] = setting((), "Accounts with these emails are admins.")
+    default_notify_status: tuple[str, ...] = setting(
+        DEFAULT_NOTIFY_STATUS, "Statuses notified when a job is registered without notify_status."
+    )
+    require_verified_email: bool = setting(True, "Send job notifications only to verified addresses.")
+    verify_token_ttl: int = setting(24 * 3600, "Seconds an emailed verification link stays valid.")
+    reset_token_ttl: int = setting(30 * 60, "Seconds an emailed password-reset link stays valid.")
+    login_fail_limit: int = setting(10, "Failed logins (and account emails) allowed per window, per account and per client address.")
+    login_fail_window: int = setting(15 * 60, "The window of login_fail_limit, in seconds.")
+    max_jobs_per_request: int = setting(1000, "Most jobs one POST jobs may register.")
+    retention_days: int = setting(0, "Delete finished jobs this many days after they finished (0 keeps them).")
+    outbox_retention_days: int = setting(
+        30,
+        "Delete sent emails from the outbox (the delivery log) this many days after sending (0 keeps them). "
+        "Their bodies are already cleared on send; pending and failed emails are never deleted.",
+    )
+    # -- watcher ---------------------------------------------------------------------------------
+    poll_interval: float = setting(60.0, "Seconds between two polls of a user's jobs on one instance.")
+    lease_seconds: float = setting(120.0, "How long a server process owns a unit of polling work.")
+    ibm_iam_url: str = setting("https://iam.cloud.ibm.com", "IBM Cloud IAM endpoint for API-key exchange.")
+    ibm_api_url: str = setting(
+        "", "IBM Quantum Platform API base URL (default: derived from each instance CRN's region)."
+    )
+    ibm_api_version: str = setting("2026-04-15", "The IBM-API-Version header sent to IBM Quantum Platform.")
+    ibm_connect_timeout: float = setting(5.0, "Seconds to connect to IBM Cloud.")
+    ibm_read_timeout: float = setting(30.0, "Seconds to wait for an answer from IBM Cloud.")
+    ibm_concurrency: int = setting(8, "Most requests in flight to IBM Cloud from this process.")
+    # -- mail ------------------------------------------------------------------------------------
+    smtp_host: str = setting("", "SMTP relay host; empty disables email (notifications stay in the outbox and the Lab panel).")
+    smtp_port: int = setting(0, "SMTP port (0: 465 for tls, 587 for starttls, 25 for none).")
+    smtp_username: str = setting("", "SMTP login name.")
+    smtp_password: str = setting("", "SMTP password.")
+    smtp_security: str = setting("starttls", "tls (implicit, port 465) | starttls (required, 587) | none (local relays only).")
+    smtp_timeout: float = setting(10.0, "Seconds for each SMTP connect, command and answer.")
+    smtp_ca_file: str = setting("", "Extra CA bundle to verify the SMTP server's certificate (system store otherwise).")
+    mail_from: str = setting("qjm-jupyter <qjm@localhost>", "From: address of notification emails.")
+    mail_rate_per_minute: int = setting(120, "At most this many emails a minute.")
+    mail_concurrency: int = setting(2, "Emails sent at once by this process.")
+    mail_lease_seconds: float = setting(
+        120.0,
+        "How long a server process owns an email it is sending; after a crash, another resends it after this "
+        "(keep it above the longest send of a burst).",
+    )
+    templates_dir: str = setting("", "Directory with email templates that override the built-in ones.")
+
+    def __post_init__(self) -> None:
+        security = self.smtp_security.lower()
+        if security not in SMTP_SECURITY:
+            raise ValueError(f"smtp_security must be tls, starttls or none (got {self.smtp_security!r})")
+        normalized = {
+            "smtp_security": security,
+            "public_url": self.public_url.rstrip("/") + "/" if self.public_url else "",
+            "ibm_iam_url": self.ibm_iam_url.rstrip("/"),
+            "ibm_api_url": self.ibm_api_url.rstrip("/"),
+            "admin_emails": tuple(e.strip().lower() for e in self.admin_emails if e.strip()),
+            "default_notify_status": tuple(normalize_statuses(self.default_notify_status)),
+        }
+        for name, value in normalized.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_object(cls, source: object) -> Settings:
+        """Read every setting from same-named attributes (the app's traits)."""
+        return cls(**{f.name: getattr(source, f.name) for f in fields(cls)})
 
     @property
     def effective_smtp_port(self) -> int:
         if self.smtp_port:
             return self.smtp_port
         return {"tls": 465, "starttls": 587}.get(self.smtp_security, 25)
+
+    @property
+    def mail_enabled(self) -> bool:
+        """Email goes out only with a relay; without one, notifications stay in the outbox."""
+        return bool(self.smtp_host)

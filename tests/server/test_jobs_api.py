@@ -153,8 +153,7 @@ async def test_notify_default_comes_from_the_account(api, make_user, qjm_service
 
 async def test_too_many_jobs_and_too_large_bodies(api, make_user, qjm_services) -> None:
     user = await make_user()
-    qjm_services.settings = replace(qjm_services.settings, max_jobs_per_request=3)
-    qjm_services.refresh_settings()
+    qjm_services.jobs.settings = replace(qjm_services.jobs.settings, max_jobs_per_request=3)
     r = await api.post("jobs", json={"jobs": [{"job_id": f"j{i}", "instance": CRN} for i in range(4)]}, headers=user.headers)
     assert r.status_code == 422 and error_of(r)["field"] == "jobs"
 
@@ -442,3 +441,24 @@ async def test_deeply_nested_json_is_a_4xx(api, make_user) -> None:
     user = await make_user()
     r = await api.post("jobs", content=b"[" * 100_000 + b"]" * 100_000, headers={**user.headers, "Content-Type": "application/json"})
     assert 400 <= r.status_code < 500, r.text
+
+
+async def test_ibm_url_quotes_the_job_id_in_the_api_and_in_email(api, make_user, qjm_services) -> None:
+    """One `Job.ibm_url`: the API and the emails give the same, quoted, link."""
+    user = await make_user()
+    (job,) = (await register(api, user, {"job_id": "d1:a@b+c=", "instance": CRN}))["jobs"]
+    assert job["ibm_url"] == "https://quantum.cloud.ibm.com/workloads/d1%3Aa%40b%2Bc%3D"
+    stored = await qjm_services.store.get_job(job["id"], user.id)
+    note = qjm_services.messages.job_status(await qjm_services.store.get_user(user.id), stored, ["DONE"], 0)
+    assert job["ibm_url"] in note.text
+
+
+async def test_every_admin_route_refuses_with_one_message(api, make_user) -> None:
+    user = await make_user()
+    answers = [
+        await api.get("admin/jobs", headers=user.headers),
+        await api.get("admin/users", headers=user.headers),
+        await api.patch(f"admin/users/{user.id}", json={"is_admin": True}, headers=user.headers),
+    ]
+    assert [r.status_code for r in answers] == [403, 403, 403]
+    assert {(error_of(r)["code"], error_of(r)["message"]) for r in answers} == {("forbidden", "administrators only")}

@@ -8,7 +8,7 @@ only way a user leaves the server: it has no field that could carry the IBM key.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
@@ -16,6 +16,9 @@ from qjm_jupyter.statuses import normalize_statuses
 
 from ..domain import User
 from .times import ms_to_iso
+
+if TYPE_CHECKING:
+    from ..accounts import LoginResult
 
 # Deliberately simple: one "@", a dot in the domain, no spaces or angle brackets. The
 # real check is the verification email; this only stops obvious garbage and header tricks.
@@ -155,6 +158,10 @@ class LoginOut(BaseModel):
     expires_in: int
     user: UserOut
 
+    @classmethod
+    def from_result(cls, result: LoginResult) -> LoginOut:
+        return cls(access_token=result.access_token, expires_in=result.expires_in, user=UserOut.from_user(result.user))
+
 
 class MePatchIn(_In):
     """Absent fields stay unchanged; `ibm_quantum_token: null` clears the stored key."""
@@ -167,6 +174,10 @@ class MePatchIn(_In):
     notify_default: list[Annotated[str, Field(max_length=32)]] | None = Field(default=None, max_length=20)
 
     _crn = field_validator("default_instance")(check_crn)
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the client sent (a sent null means "clear")."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
 
     @field_validator("email")
     @classmethod

@@ -25,7 +25,8 @@ from pydantic_core import CoreSchema
 
 from qjm_jupyter.statuses import STATUSES, UnknownStatus, normalize_status
 
-from ..domain import Job
+from ..domain import Job, JobQuery
+from ..jobs import JobPage, JobSpec, Registered
 from .times import IsoTime, UtcDateTime, dt_to_ms
 
 # -- shared field types ----------------------------------------------------------------------------
@@ -110,8 +111,19 @@ class JobIn(BaseModel):
         default="ibm", description='"local": a simulator job whose status the kernel reports.'
     )
 
-    def created_ms(self) -> int | None:
-        return dt_to_ms(self.created) if self.created is not None else None
+    def to_spec(self) -> JobSpec:
+        """The service's view of one registration (times as epoch ms)."""
+        return JobSpec(
+            job_id=self.job_id,
+            backend=self.backend,
+            instance=self.instance,
+            channel=self.channel,
+            created=dt_to_ms(self.created) if self.created is not None else None,
+            notify_status=self.notify_status,
+            label=self.label,
+            group=self.group,
+            source=self.source,
+        )
 
 
 class JobsIn(BaseModel):
@@ -127,6 +139,9 @@ class JobsIn(BaseModel):
         if isinstance(data, dict) and "jobs" not in data and "job_id" in data:
             return {"jobs": [data]}
         return data
+
+    def to_specs(self) -> list[JobSpec]:
+        return [job.to_spec() for job in self.jobs]
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
@@ -147,6 +162,17 @@ class JobPatch(BaseModel):
         return {name: getattr(self, name) for name in self.model_fields_set}
 
 
+class StatusReport(BaseModel):
+    """What a kernel reports about a local job it runs itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: StatusIn
+    reason: Text(2000) | None = Field(  # type: ignore[valid-type]
+        default=None, description="Why (an error message, say); kept as the job's error_reason for ERROR/CANCELLED."
+    )
+
+
 class JobQueryParams(BaseModel):
     """Filters of `GET jobs` / `GET admin/jobs`; `status` may repeat (`status=DONE&status=ERROR`)."""
 
@@ -162,8 +188,18 @@ class JobQueryParams(BaseModel):
     limit: int = Field(default=50, ge=1, le=500)
     offset: int = Field(default=0, ge=0, le=1_000_000_000)
 
-    def updated_after_ms(self) -> int | None:
-        return dt_to_ms(self.updated_after) if self.updated_after is not None else None
+    def to_query(self) -> JobQuery:
+        """The store query; the service scopes `user_id` to the caller (or to everyone for admins)."""
+        return JobQuery(
+            user_id=None,
+            statuses=self.status,
+            active=self.active,
+            label=self.label,
+            group=self.group,
+            updated_after=dt_to_ms(self.updated_after) if self.updated_after is not None else None,
+            limit=self.limit,
+            offset=self.offset,
+        )
 
 
 # -- responses -------------------------------------------------------------------------------------
@@ -197,7 +233,7 @@ class JobOut(BaseModel):
     ibm_url: str | None = Field(description="The job's page on IBM Quantum Platform (null for local jobs).")
 
     @classmethod
-    def from_job(cls, job: Job, ibm_url: str | None) -> JobOut:
+    def from_job(cls, job: Job) -> JobOut:
         return cls(
             id=job.id,
             job_id=job.ibm_job_id,
@@ -217,7 +253,7 @@ class JobOut(BaseModel):
             last_error=job.last_error,
             registered_at=job.registered_at,
             updated_at=job.updated_at,
-            ibm_url=ibm_url,
+            ibm_url=job.ibm_url,
         )
 
 
@@ -225,6 +261,10 @@ class JobsRegistered(BaseModel):
     jobs: list[JobOut] = Field(description="One per registered entry, in request order.")
     created: int
     merged: int
+
+    @classmethod
+    def from_result(cls, result: Registered) -> JobsRegistered:
+        return cls(jobs=[JobOut.from_job(j) for j in result.jobs], created=result.created, merged=result.merged)
 
 
 class JobList(BaseModel):
@@ -239,6 +279,17 @@ class JobList(BaseModel):
         "the other filters and paging (at most 1000; more come with the next server_time). Empty without "
         "updated_after.",
     )
+
+    @classmethod
+    def from_page(cls, page: JobPage, params: JobQueryParams) -> JobList:
+        return cls(
+            jobs=[JobOut.from_job(j) for j in page.jobs],
+            total=page.total,
+            limit=params.limit,
+            offset=params.offset,
+            server_time=page.server_time,
+            deleted=page.deleted,
+        )
 
 
 class JobsDeleted(BaseModel):

@@ -47,6 +47,10 @@ class NotificationList(BaseModel):
     notifications: list[NotificationOut]
     total: int
 
+    @classmethod
+    def from_records(cls, rows: list[Notification], total: int) -> NotificationList:
+        return cls(notifications=[NotificationOut.from_record(n) for n in rows], total=total)
+
 
 class QueuedOut(BaseModel):
     message: str

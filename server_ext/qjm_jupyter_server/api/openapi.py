@@ -194,6 +194,10 @@ def build_openapi(
                 }
             else:
                 responses[str(op.status)] = {"description": op.summary}
+            if op.headers:
+                responses[str(op.status)]["headers"] = {
+                    name: {"schema": {"type": "string", "const": value}} for name, value in op.headers
+                }
             errors = set(op.errors)
             if op.auth:
                 errors.add(401)

@@ -23,4 +23,7 @@ class Op:
     tags: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()  # extra documented error statuses
     description: str = ""
+    # Response headers every answer of this operation carries (e.g. Cache-Control: no-store
+    # for a token), so the handler stays parse -> call -> send.
+    headers: tuple[tuple[str, str], ...] = ()
     extra: dict[str, object] = field(default_factory=dict)

@@ -5,14 +5,12 @@ from __future__ import annotations
 from .base import QJMHandler
 from . import admin, auth, jobs, me, notifications, pages
 from .openapi import OpenAPIHandler, UnknownRouteHandler
-from .report import JobStatusReportHandler
 from .status import StatusHandler
 
 HANDLERS: list[type[QJMHandler]] = [
     StatusHandler,
     OpenAPIHandler,
     *jobs.HANDLERS,
-    JobStatusReportHandler,
     *auth.HANDLERS,
     *me.HANDLERS,
     *admin.HANDLERS,

@@ -17,7 +17,6 @@ class AdminUsersHandler(QJMHandler):
     spec = {"get": Op("Every account, oldest first", response=UserList, query=PageQuery, tags=TAGS, errors=(403,))}
 
     async def get(self) -> None:
-        assert self.user is not None
         q = self.query(PageQuery)
         users, total = await self.services.accounts.list_users(self.user, q.limit, q.offset)
         self.send(UserList(users=[UserOut.from_user(u) for u in users], total=total))
@@ -33,7 +32,6 @@ class AdminUserHandler(QJMHandler):
     }
 
     async def patch(self, user_id: str) -> None:
-        assert self.user is not None
         data = self.body(AdminUserPatchIn)
         user = await self.services.accounts.admin_update(self.user, user_id, data.is_active, data.is_admin)
         self.send(UserOut.from_user(user))

@@ -33,14 +33,14 @@ class LoginHandler(QJMHandler):
         "post": Op(
             "Log in: JSON {email, password} or the OAuth2 password form (username, password)",
             response=LoginOut, body=LoginIn, auth=False, form=True, tags=TAGS, errors=(401, 403, 422, 429),
+            headers=(("Cache-Control", "no-store"),),
         )
     }
 
     async def post(self) -> None:
         data = self.body(LoginIn)
         result = await self.services.accounts.login(data.email, data.password, self.request.remote_ip or "")
-        self.set_header("Cache-Control", "no-store")
-        self.send(LoginOut(access_token=result.access_token, expires_in=result.expires_in, user=UserOut.from_user(result.user)))
+        self.send(LoginOut.from_result(result))
 
 
 class LogoutAllHandler(QJMHandler):
@@ -48,7 +48,6 @@ class LogoutAllHandler(QJMHandler):
     spec = {"post": Op("Revoke every token issued so far (log out everywhere)", status=204, tags=TAGS)}
 
     async def post(self) -> None:
-        assert self.user is not None
         await self.services.accounts.logout_all(self.user)
         self.send(None)
 
@@ -98,12 +97,15 @@ class ForgotPasswordHandler(QJMHandler):
 class ResetPasswordHandler(QJMHandler):
     route = r"/qjm/api/auth/password/reset"
     spec = {
-        "post": Op("Set a new password with the emailed token (logs out every session)", response=MessageOut, body=ResetIn, auth=False, tags=TAGS, errors=(400, 422))
+        "post": Op(
+            "Set a new password with the emailed token (logs out every session)",
+            response=MessageOut, body=ResetIn, auth=False, tags=TAGS, errors=(400, 422),
+            headers=(("Referrer-Policy", "no-referrer"),),
+        )
     }
 
     async def post(self) -> None:
         data = self.body(ResetIn)
-        self.set_header("Referrer-Policy", "no-referrer")
         message = await self.services.accounts.reset_password(data.token, data.password)
         self.send(MessageOut(message=message))
 

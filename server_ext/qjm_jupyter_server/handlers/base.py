@@ -73,12 +73,14 @@ def _guarded(method: Callable[..., Awaitable[Any] | Any]) -> Callable[..., Await
 
 
 class QJMHandler(ExtensionHandlerMixin, APIHandler):
-    """Base of every qjm route (which do their own auth, see jupyter.md §1)."""
+    """Base of every qjm route. qjm routes do their own auth (a bearer JWT of a qjm
+    account), so they work the same behind JupyterHub, in a personal Lab and in the
+    standalone `jupyter qjm`, whoever Jupyter itself thinks the caller is."""
 
     route: ClassVar[str] = ""
     spec: ClassVar[dict[str, Op]] = {}
 
-    user: User | None = None
+    _account: User | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -98,6 +100,17 @@ class QJMHandler(ExtensionHandlerMixin, APIHandler):
         return self.extensionapp.services  # type: ignore[attr-defined,no-any-return]
 
     @property
+    def user(self) -> User:
+        """The qjm account that sent this request (an operation with `auth=True`).
+
+        Not tornado's `current_user`: jupyter_server assigns its own identity there in
+        `prepare` and logs it; the qjm account is another thing.
+        """
+        if self._account is None:  # an auth=False operation asked: a bug, never a client's doing
+            raise Unauthorized("this operation has no authenticated account")
+        return self._account
+
+    @property
     def op(self) -> Op | None:
         return self.spec.get(self.request.method.lower()) if self.request.method else None
 
@@ -112,7 +125,7 @@ class QJMHandler(ExtensionHandlerMixin, APIHandler):
             await self.services.ensure_open()
             op = self.op
             if op is not None and op.auth:
-                self.user = await self.services.accounts.authenticate(self._bearer_token())
+                self._account = await self.services.accounts.authenticate(self._bearer_token())
         except QJMError as exc:
             self.send_qjm_error(exc)
         except StoreUnavailable as exc:
@@ -160,9 +173,14 @@ class QJMHandler(ExtensionHandlerMixin, APIHandler):
         return model.model_validate(data)  # type: ignore[return-value]
 
     # -- responses ------------------------------------------------------------------------
+    def _set_op_headers(self) -> None:
+        for name, value in self.op.headers if self.op else ():
+            self.set_header(name, value)
+
     def send(self, payload: BaseModel | dict[str, Any] | list[Any] | None, status: int | None = None) -> None:
         op = self.op
         self.set_status(status or (op.status if op else 200))
+        self._set_op_headers()
         if payload is None or self.get_status() == 204:
             self.finish()
             return
@@ -178,6 +196,7 @@ class QJMHandler(ExtensionHandlerMixin, APIHandler):
             return
         self.clear()
         self.set_status(exc.status)
+        self._set_op_headers()
         if isinstance(exc, TooManyRequests):
             self.set_header("Retry-After", str(exc.retry_after))
         if isinstance(exc, ServiceUnavailable):

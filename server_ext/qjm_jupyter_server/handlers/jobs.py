@@ -2,50 +2,14 @@
 
 from __future__ import annotations
 
-from ..api.jobs import JobList, JobOut, JobPatch, JobQueryParams, JobsDeleted, JobsIn, JobsRegistered
+from ..api.jobs import JobList, JobOut, JobPatch, JobQueryParams, JobsDeleted, JobsIn, JobsRegistered, StatusReport
 from ..api.spec import Op
-from ..domain import Job, JobQuery, User
-from ..errors import Forbidden
-from ..jobs import JobSpec, ibm_url
 from .base import QJMHandler
 
 TAGS = ("jobs",)
 
 
-def _out(job: Job) -> JobOut:
-    return JobOut.from_job(job, ibm_url(job))
-
-
-def _query(params: JobQueryParams) -> JobQuery:
-    return JobQuery(
-        user_id=None,  # the service scopes it
-        statuses=params.status,
-        active=params.active,
-        label=params.label,
-        group=params.group,
-        updated_after=params.updated_after_ms(),
-        limit=params.limit,
-        offset=params.offset,
-    )
-
-
-class _JobListing(QJMHandler):
-    async def _send_list(self, actor: User, all_users: bool) -> None:
-        params = self.query()
-        page = await self.services.jobs.list_jobs(actor, _query(params), all_users=all_users)
-        self.send(
-            JobList(
-                jobs=[_out(j) for j in page.jobs],
-                total=page.total,
-                limit=params.limit,
-                offset=params.offset,
-                server_time=page.server_time,
-                deleted=page.deleted,
-            )
-        )
-
-
-class JobsHandler(_JobListing):
+class JobsHandler(QJMHandler):
     route = r"/qjm/api/jobs"
     spec = {
         "post": Op(
@@ -69,30 +33,15 @@ class JobsHandler(_JobListing):
 
     async def post(self) -> None:
         payload: JobsIn = self.body()
-        assert self.user is not None
-        specs = [
-            JobSpec(
-                job_id=j.job_id,
-                backend=j.backend,
-                instance=j.instance,
-                channel=j.channel,
-                created=j.created_ms(),
-                notify_status=j.notify_status,
-                label=j.label,
-                group=j.group,
-                source=j.source,
-            )
-            for j in payload.jobs
-        ]
-        result = await self.services.jobs.register(self.user, specs)
-        self.send(JobsRegistered(jobs=[_out(j) for j in result.jobs], created=result.created, merged=result.merged))
+        result = await self.services.jobs.register(self.user, payload.to_specs())
+        self.send(JobsRegistered.from_result(result))
 
     async def get(self) -> None:
-        assert self.user is not None
-        await self._send_list(self.user, all_users=False)
+        params: JobQueryParams = self.query()
+        page = await self.services.jobs.list_jobs(self.user, params.to_query())
+        self.send(JobList.from_page(page, params))
 
     async def delete(self) -> None:
-        assert self.user is not None
         self.send(JobsDeleted(deleted=await self.services.jobs.delete_all(self.user)))
 
 
@@ -105,21 +54,38 @@ class JobHandler(QJMHandler):
     }
 
     async def get(self, job_id: str) -> None:
-        assert self.user is not None
-        self.send(_out(await self.services.jobs.get(self.user, job_id)))
+        self.send(JobOut.from_job(await self.services.jobs.get(self.user, job_id)))
 
     async def patch(self, job_id: str) -> None:
-        assert self.user is not None
         patch: JobPatch = self.body()
-        self.send(_out(await self.services.jobs.update(self.user, job_id, patch.changes())))
+        self.send(JobOut.from_job(await self.services.jobs.update(self.user, job_id, patch.changes())))
 
     async def delete(self, job_id: str) -> None:
-        assert self.user is not None
         await self.services.jobs.delete(self.user, job_id)
         self.send(None)
 
 
-class AdminJobsHandler(_JobListing):
+class JobStatusReportHandler(QJMHandler):
+    route = r"/qjm/api/jobs/(?P<job_id>[^/]+)/status"
+    spec = {
+        "post": Op(
+            "Report the status of a local job (kernel-run simulator jobs)",
+            body=StatusReport,
+            response=JobOut,
+            tags=TAGS,
+            errors=(404, 409),
+            description="Applies the status like the watcher would: skipped statuses are implied, requested "
+            "ones are mailed once. IBM jobs answer 409: their status comes from IBM Quantum.",
+        ),
+    }
+
+    async def post(self, job_id: str) -> None:
+        report: StatusReport = self.body()
+        job = await self.services.jobs.report_status(self.user, job_id, report.status, report.reason)
+        self.send(JobOut.from_job(job))
+
+
+class AdminJobsHandler(QJMHandler):
     route = r"/qjm/api/admin/jobs"
     spec = {
         "get": Op(
@@ -132,10 +98,9 @@ class AdminJobsHandler(_JobListing):
     }
 
     async def get(self) -> None:
-        assert self.user is not None
-        if not self.user.is_admin:
-            raise Forbidden("admins only")
-        await self._send_list(self.user, all_users=True)
+        params: JobQueryParams = self.query()
+        page = await self.services.jobs.list_jobs(self.user, params.to_query(), all_users=True)
+        self.send(JobList.from_page(page, params))
 
 
-HANDLERS: list[type[QJMHandler]] = [JobsHandler, JobHandler, AdminJobsHandler]
+HANDLERS: list[type[QJMHandler]] = [JobsHandler, JobHandler, JobStatusReportHandler, AdminJobsHandler]

@@ -21,18 +21,14 @@ class MeHandler(QJMHandler):
     }
 
     def get(self) -> None:
-        assert self.user is not None
         self.send(UserOut.from_user(self.user))
 
     async def patch(self) -> None:
-        assert self.user is not None
         data = self.body(MePatchIn)
-        changes = {name: getattr(data, name) for name in data.model_fields_set}
-        user = await self.services.accounts.update_me(self.user, changes)
+        user = await self.services.accounts.update_me(self.user, data.changes())
         self.send(UserOut.from_user(user))
 
     async def delete(self) -> None:
-        assert self.user is not None
         data = self.body(PasswordIn)
         await self.services.accounts.delete_me(self.user, data.password)
         self.send(None)

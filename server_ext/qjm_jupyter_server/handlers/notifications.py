@@ -19,10 +19,9 @@ class NotificationsHandler(QJMHandler):
     }
 
     async def get(self) -> None:
-        assert self.user is not None
         q = self.query(NotificationQuery)
         rows, total = await self.services.outbox.delivery_log(self.user, q.limit, q.offset)
-        self.send(NotificationList(notifications=[NotificationOut.from_record(n) for n in rows], total=total))
+        self.send(NotificationList.from_records(rows, total))
 
 
 class NotificationTestHandler(QJMHandler):
@@ -35,13 +34,8 @@ class NotificationTestHandler(QJMHandler):
     }
 
     async def post(self) -> None:
-        assert self.user is not None
-        note = await self.services.outbox.queue_test(self.user)
-        mail_enabled = bool(self.services.settings.smtp_host)
-        if mail_enabled:
-            self.services.sender.wake()
-        message = "test email queued" if mail_enabled else "test email queued, but email is off on this server (no smtp_host)"
-        self.send(QueuedOut(message=message, id=note.id, mail_enabled=mail_enabled))
+        queued = await self.services.outbox.send_test(self.user)
+        self.send(QueuedOut(message=queued.message, id=queued.note.id, mail_enabled=queued.mail_enabled))
 
 
 HANDLERS: list[type[QJMHandler]] = [NotificationsHandler, NotificationTestHandler]

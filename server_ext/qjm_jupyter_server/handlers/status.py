@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from pydantic import BaseModel
 
 from .. import __version__
@@ -11,7 +13,7 @@ from .base import QJMHandler
 
 class StatusResponse(BaseModel):
     name: str = "qjm-jupyter"
-    version: str
+    version: str = __version__
     store: str
     watcher_running: bool
     mail_enabled: bool
@@ -22,12 +24,4 @@ class StatusHandler(QJMHandler):
     spec = {"get": Op("Server status", response=StatusResponse, auth=False, tags=("meta",))}
 
     def get(self) -> None:
-        svc = self.services
-        self.send(
-            StatusResponse(
-                version=__version__,
-                store=type(svc.store).__name__,
-                watcher_running=svc.poller.has_work() or getattr(svc.poller, "running", False),
-                mail_enabled=bool(svc.settings.smtp_host),
-            )
-        )
+        self.send(StatusResponse(**asdict(self.services.status())))

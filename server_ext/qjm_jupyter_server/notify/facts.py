@@ -9,12 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from ..domain import Job
-from ..settings import Settings
 
-IBM_WORKLOADS_URL = "https://quantum.cloud.ibm.com/workloads"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 SUBJECT_MAX = 200
 
@@ -49,20 +47,13 @@ def duration(ms: int | None) -> str:
     return f"{days} d {hours:02d} h"
 
 
-def ibm_job_url(job: Job) -> str | None:
-    """The job on IBM Quantum Platform's Workloads page; local jobs have none."""
-    if job.source != "ibm" or not job.ibm_job_id:
-        return None
-    return f"{IBM_WORKLOADS_URL}/{quote(job.ibm_job_id, safe='')}"
-
-
-def lab_link(settings: Settings, **params: str) -> str:
+def lab_link(base_url: str, **params: str) -> str:
     """A link into JupyterLab that the qjm panel understands (opens the job or the settings)."""
-    return f"{settings.public_url}lab?{urlencode(params)}"
+    return f"{base_url}lab?{urlencode(params)}"
 
 
-def page_link(settings: Settings, page: str, token: str) -> str:
-    return f"{settings.public_url}qjm/{page}?{urlencode({'token': token})}"
+def page_link(base_url: str, page: str, token: str) -> str:
+    return f"{base_url}qjm/{page}?{urlencode({'token': token})}"
 
 
 @dataclass(frozen=True)
@@ -95,7 +86,7 @@ def _first_at(job: Job, statuses: set[str]) -> int | None:
     return min(times) if times else None
 
 
-def job_facts(job: Job, settings: Settings) -> JobFacts:
+def job_facts(job: Job, base_url: str) -> JobFacts:
     """Queue time runs from submission (IBM's `created`, else registration) to the first
     RUNNING; run time from the first RUNNING to the first final status."""
     submitted = job.created or _first_at(job, {"QUEUED", "INITIALIZING", "VALIDATING"}) or job.registered_at
@@ -121,6 +112,6 @@ def job_facts(job: Job, settings: Settings) -> JobFacts:
         queued_for=duration(queued),
         ran_for=duration(ran),
         error_reason=reason,
-        ibm_url=ibm_job_url(job),
-        manage_url=lab_link(settings, **{"qjm-job": job.id}),
+        ibm_url=job.ibm_url,
+        manage_url=lab_link(base_url, **{"qjm-job": job.id}),
     )

@@ -8,6 +8,7 @@ Subjects are built here, in one line: user-controlled text is stripped of CR/LF.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any, Literal
 
 from qjm_jupyter.statuses import FINAL_STATUSES
@@ -25,9 +26,20 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+DEFAULT_PUBLIC_URL = "http://localhost:8888/"
+
+
 class MessageFactory:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, public_url: Callable[[], str] | None = None) -> None:
+        """`public_url` is asked for each email (the server's URL is known only once it
+        is bound); without it, links use settings.public_url."""
         self.settings = settings
+        self._public_url = public_url or (lambda: self.settings.public_url or DEFAULT_PUBLIC_URL)
+
+    @property
+    def base_url(self) -> str:
+        """Where every link in an email starts, with one trailing slash."""
+        return self._public_url().rstrip("/") + "/"
 
     # -- plumbing ---------------------------------------------------------------------------
     def _compose(
@@ -44,12 +56,13 @@ class MessageFactory:
         **context: Any,
     ) -> Notification:
         subject = one_line(f"[qjm] {subject}")
+        base = self.base_url
         ctx: dict[str, Any] = {
             "subject": subject,
             "user_email": user.email,
             "now": utc(now),
-            "settings_url": lab_link(self.settings, **{"qjm-settings": "1"}),
-            "public_url": self.settings.public_url,
+            "settings_url": lab_link(base, **{"qjm-settings": "1"}),
+            "public_url": base,
             **context,
         }
         tdir = self.settings.templates_dir
@@ -76,7 +89,7 @@ class MessageFactory:
             to_addr=to_addr,
             subject="Confirm your email address",
             now=now,
-            link=page_link(self.settings, "verify", token),
+            link=page_link(self.base_url, "verify", token),
             hours=max(1, self.settings.verify_token_ttl // 3600),
         )
 
@@ -88,7 +101,7 @@ class MessageFactory:
             user=user,
             subject="Reset your password",
             now=now,
-            link=page_link(self.settings, "reset", token),
+            link=page_link(self.base_url, "reset", token),
             minutes=max(1, self.settings.reset_token_ttl // 60),
         )
 
@@ -117,7 +130,7 @@ class MessageFactory:
 
     # -- job mail -------------------------------------------------------------------------------
     def job_status(self, user: User, job: Job, entered: list[str], now: int) -> Notification:
-        facts = job_facts(job, self.settings)
+        facts = job_facts(job, self.base_url)
         shown = entered[-1] if entered else job.status
         return self._compose(
             template="job_status",
@@ -134,7 +147,7 @@ class MessageFactory:
         )
 
     def group_milestone(self, user: User, group: str, jobs: list[Job], milestone: Milestone, now: int) -> Notification:
-        facts = [job_facts(j, self.settings) for j in jobs]
+        facts = [job_facts(j, self.base_url) for j in jobs]
         counts: dict[str, int] = {}
         for j in jobs:
             counts[j.status] = counts.get(j.status, 0) + 1
@@ -154,7 +167,7 @@ class MessageFactory:
             milestone=milestone,
             jobs=facts,
             counts=counts,
-            manage_url=lab_link(self.settings, **{"qjm-group": group}),
+            manage_url=lab_link(self.base_url, **{"qjm-group": group}),
         )
 
     def key_invalid(self, user: User, now: int) -> Notification:
@@ -180,7 +193,7 @@ class MessageFactory:
         )
 
     def job_lost(self, user: User, job: Job, now: int) -> Notification:
-        facts = job_facts(job, self.settings)
+        facts = job_facts(job, self.base_url)
         return self._compose(
             template="job_lost",
             kind="job_lost",
