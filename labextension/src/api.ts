@@ -1,22 +1,33 @@
 /**
- * Typed client for the qjm REST API (server_ext/API.md).
+ * Typed client for the qjm REST API (server_ext/API.md): the one client the Lab panel
+ * and the web UI share. Framework-free (no JupyterLab import), so the web UI bundle
+ * carries it without Lab.
  *
  * It uses plain `fetch` and not `ServerConnection.makeRequest`, because that would add
  * Jupyter's `Authorization: token …` header, and qjm routes want a qjm JWT in that
- * header instead. The JWT is kept in memory plus `sessionStorage`, so a page reload
- * keeps the user signed in for this tab, and closing the tab signs them out. It is
- * never put in `localStorage`, where it would outlive the tab and be shared with
- * every other tab.
+ * header instead. Where the JWT lives is `session.ts`'s business: memory,
+ * `sessionStorage` and the other live tabs, never `localStorage`.
  */
 
-import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import type { DeliveryLog, Job, JobList, LoginResult, User } from './model';
+import type { AdminUserList, DeliveryLog, Job, JobList, LoginResult, ServerStatus, User } from './model';
+import { SessionShare, SessionShareOptions, StoredSession } from './session';
 
-const STORAGE_KEY = 'qjm-jupyter:session';
 /** Every request gives up after this long, so a stalled server shows up as "unreachable". */
 const TIMEOUT_MS = 15000;
+
+/** Join a server base URL (`/`, `/user/ada/`) and a path without doubling slashes. */
+export function joinUrl(base: string, ...parts: string[]): string {
+  let out = base.endsWith('/') ? base : base + '/';
+  for (const part of parts) {
+    out += part.replace(/^\/+/, '');
+    if (!out.endsWith('/')) {
+      out += '/';
+    }
+  }
+  return out;
+}
 
 /** A failed call. `status` 0 means no HTTP answer (network down, timeout). */
 export class ApiError extends Error {
@@ -32,13 +43,6 @@ export class ApiError extends Error {
   }
 }
 
-interface StoredSession {
-  token: string;
-  /** Epoch ms after which the token is certainly dead; 0 if unknown. */
-  expiresAt: number;
-  email: string;
-}
-
 type Query = Record<string, string | number | boolean | string[] | null | undefined>;
 
 export interface JobQuery {
@@ -51,15 +55,43 @@ export interface JobQuery {
 }
 
 export interface MePatch {
+  email?: string;
+  password?: string;
+  current_password?: string;
   ibm_quantum_token?: string | null;
   default_instance?: string | null;
   notify_default?: string[];
 }
 
+export interface RegisterIn {
+  email: string;
+  password: string;
+  ibm_quantum_token?: string;
+  default_instance?: string;
+}
+
 export class QJMApi {
-  constructor(baseUrl?: string) {
-    this._root = URLExt.join(baseUrl ?? PageConfig.getBaseUrl(), 'qjm', 'api') + '/';
-    this._session = QJMApi._load();
+  /**
+   * @param baseUrl the Jupyter server's base URL (`PageConfig.getBaseUrl()` in Lab,
+   *   the shell page's `data-qjm-base-url` in the web UI).
+   */
+  constructor(baseUrl: string, sessionOptions?: SessionShareOptions) {
+    this._root = joinUrl(baseUrl, 'qjm', 'api');
+    this._base = joinUrl(baseUrl);
+    this._share = new SessionShare(
+      `qjm-jupyter:session:${this._root}`,
+      session => {
+        // Another tab signed this one in or out.
+        this._expired = false;
+        this._sessionChanged.emit(session !== null);
+      },
+      sessionOptions
+    );
+  }
+
+  /** The Jupyter server's base URL (the web UI is at `{base}qjm/`). */
+  get baseUrl(): string {
+    return this._base;
   }
 
   /** Emits whenever the user signs in or out (including a token the server refused). */
@@ -68,12 +100,12 @@ export class QJMApi {
   }
 
   get signedIn(): boolean {
-    return this._session !== null;
+    return this._share.current !== null;
   }
 
   /** Email of the signed-in account, as given at sign-in (the panel refreshes it from `me`). */
   get email(): string {
-    return this._session?.email ?? '';
+    return this._share.current?.email ?? '';
   }
 
   /** True when the last sign-out was the server refusing the token (expired or revoked). */
@@ -90,15 +122,36 @@ export class QJMApi {
   async login(email: string, password: string): Promise<LoginResult> {
     const result = await this._request<LoginResult>('POST', 'auth/login', { email, password }, undefined, false);
     const ttl = Number(result.expires_in) || 0;
-    this._session = {
+    const session: StoredSession = {
       token: result.access_token,
       expiresAt: ttl > 0 ? Date.now() + ttl * 1000 : 0,
       email: result.user?.email ?? email
     };
     this._expired = false;
-    QJMApi._save(this._session);
+    this._share.set(session);
     this._sessionChanged.emit(true);
     return result;
+  }
+
+  /** 202 whether or not the address exists; a verification email is queued. */
+  register(body: RegisterIn): Promise<{ message: string }> {
+    return this._request('POST', 'auth/register', body, undefined, false);
+  }
+
+  forgotPassword(email: string): Promise<{ message: string }> {
+    return this._request('POST', 'auth/password/forgot', { email }, undefined, false);
+  }
+
+  resetPassword(token: string, password: string): Promise<{ message: string }> {
+    return this._request('POST', 'auth/password/reset', { token, password }, undefined, false);
+  }
+
+  confirmEmail(token: string): Promise<User> {
+    return this._request('POST', 'auth/verify/confirm', { token }, undefined, false);
+  }
+
+  status(): Promise<ServerStatus> {
+    return this._request('GET', 'status', undefined, undefined, false);
   }
 
   /**
@@ -106,10 +159,11 @@ export class QJMApi {
    * copy; `logoutEverywhere` asks the server to revoke every token.
    */
   signOut(expired = false): void {
-    const was = this._session !== null;
+    const was = this._share.current !== null;
     this._expired = expired;
-    this._session = null;
-    QJMApi._save(null);
+    // A sign-out the user asked for signs out the tabs sharing this token; an expired
+    // token is found out by each tab itself.
+    this._share.set(null, !expired);
     if (was) {
       this._sessionChanged.emit(false);
     }
@@ -137,14 +191,41 @@ export class QJMApi {
     return this._request('PATCH', 'me', patch);
   }
 
+  async deleteMe(password: string): Promise<void> {
+    await this._request<void>('DELETE', 'me', { password });
+    this.signOut();
+  }
+
   notifications(limit = 50, offset = 0): Promise<DeliveryLog> {
     return this._request('GET', 'notifications', undefined, { limit, offset });
+  }
+
+  sendTestEmail(): Promise<unknown> {
+    return this._request('POST', 'notifications/test');
+  }
+
+  // -- admin --------------------------------------------------------------------------------
+
+  adminUsers(limit = 200, offset = 0): Promise<AdminUserList> {
+    return this._request('GET', 'admin/users', undefined, { limit, offset });
+  }
+
+  adminUpdateUser(id: string, patch: { is_active?: boolean; is_admin?: boolean }): Promise<User> {
+    return this._request('PATCH', `admin/users/${encodeURIComponent(id)}`, patch);
+  }
+
+  adminJobs(query: JobQuery = {}): Promise<JobList> {
+    return this._request('GET', 'admin/jobs', undefined, query as Query);
   }
 
   // -- jobs ---------------------------------------------------------------------------------
 
   jobs(query: JobQuery = {}): Promise<JobList> {
     return this._request('GET', 'jobs', undefined, query as Query);
+  }
+
+  job(id: string): Promise<Job> {
+    return this._request('GET', `jobs/${encodeURIComponent(id)}`);
   }
 
   updateJob(id: string, patch: { notify_status?: string[]; label?: string }): Promise<Job> {
@@ -166,8 +247,8 @@ export class QJMApi {
   ): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (auth) {
-      const session = this._session;
-      if (!session || (session.expiresAt && session.expiresAt <= Date.now())) {
+      const session = this._share.current;
+      if (!session) {
         this.signOut(true);
         throw new ApiError(401, 'unauthorized', 'Your session has ended. Sign in again.');
       }
@@ -231,37 +312,9 @@ export class QJMApi {
     return data as T;
   }
 
-  private static _load(): StoredSession | null {
-    try {
-      const raw = window.sessionStorage.getItem(STORAGE_KEY);
-      if (!raw) {
-        return null;
-      }
-      const s = JSON.parse(raw) as StoredSession;
-      if (!s || typeof s.token !== 'string' || (s.expiresAt && s.expiresAt <= Date.now())) {
-        window.sessionStorage.removeItem(STORAGE_KEY);
-        return null;
-      }
-      return s;
-    } catch {
-      return null; // storage disabled (privacy mode): the token lives in memory only
-    }
-  }
-
-  private static _save(s: StoredSession | null): void {
-    try {
-      if (s) {
-        window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(s));
-      } else {
-        window.sessionStorage.removeItem(STORAGE_KEY);
-      }
-    } catch {
-      // storage disabled: memory only
-    }
-  }
-
   private _root: string;
-  private _session: StoredSession | null;
+  private _base: string;
+  private _share: SessionShare;
   private _expired = false;
   private _sessionChanged = new Signal<this, boolean>(this);
 }

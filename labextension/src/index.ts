@@ -9,10 +9,11 @@
 
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
+import { PageConfig } from '@jupyterlab/coreutils';
 
 import { QJMApi } from './api';
 import { JobFeed } from './feed';
-import { ToastDecision } from './model';
+import { parseDeepLink, stripDeepLink, ToastDecision } from './model';
 import { JobPanel, PANEL_ID } from './panel';
 
 export namespace CommandIDs {
@@ -70,7 +71,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   optional: [ILayoutRestorer, ICommandPalette],
   activate: (app: JupyterFrontEnd, restorer: ILayoutRestorer | null, palette: ICommandPalette | null): void => {
-    const api = new QJMApi();
+    const api = new QJMApi(PageConfig.getBaseUrl());
     const feed = new JobFeed(api);
     const panel = new JobPanel({ api, feed });
     app.shell.add(panel, 'left', { rank: 900 });
@@ -116,7 +117,52 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     // Deferred: the first jobs request leaves after activation has returned.
     window.setTimeout(() => feed.start(), 0);
+    window.setTimeout(() => {
+      api.status().then(
+        status => panel.setStatus(status),
+        () => panel.setStatus(null)
+      );
+    }, 0);
+    void app.restored.then(() => followDeepLink(app, panel, feed, api));
   }
 };
+
+/**
+ * An emailed link (`lab?qjm-job=…`, `lab?qjm-settings=1`, `lab?qjm-group=…`) opens the
+ * panel where the email points. The parameters leave the address bar at once, so a
+ * reload does not jump again. The job may only arrive with the first poll (or after a
+ * live tab shares its session), so the highlight waits for the list.
+ */
+function followDeepLink(app: JupyterFrontEnd, panel: JobPanel, feed: JobFeed, api: QJMApi): void {
+  const link = parseDeepLink(window.location.search);
+  if (!link) {
+    return;
+  }
+  const url = new URL(window.location.href);
+  window.history.replaceState(window.history.state, '', url.pathname + stripDeepLink(url.search) + url.hash);
+  app.shell.activateById(panel.id);
+  if (link.settings) {
+    const open = (): void => {
+      if (api.signedIn) {
+        panel.showAccount();
+      }
+    };
+    open();
+    api.sessionChanged.connect((_, signedIn) => signedIn && open());
+  }
+  if (link.group) {
+    panel.showGroup(link.group);
+  }
+  if (link.job) {
+    const job = link.job;
+    const tryShow = (): void => {
+      if (panel.highlight(job)) {
+        feed.changed.disconnect(tryShow);
+      }
+    };
+    feed.changed.connect(tryShow);
+    tryShow();
+  }
+}
 
 export default plugin;

@@ -104,6 +104,30 @@ export interface DeliveryLog {
   total: number;
 }
 
+export interface AdminUserList {
+  users: User[];
+  total: number;
+}
+
+/** `GET status`. `mode` and `remote_url` come from servers that forward to a group server. */
+export interface ServerStatus {
+  name: string;
+  version: string;
+  store?: string;
+  watcher_running?: boolean;
+  mail_enabled?: boolean;
+  mode?: string;
+  remote_url?: string | null;
+}
+
+/** What the UI says about where its jobs come from; null when it is this server itself. */
+export function connectionLabel(status: ServerStatus | null): string | null {
+  if (!status || !status.remote_url) {
+    return null;
+  }
+  return `Group server: ${status.remote_url}`;
+}
+
 // ---------------------------------------------------------------------------------------
 // Job list
 
@@ -321,12 +345,18 @@ export function nextDelay(failures: number, retryAfterSeconds?: number | null): 
   return Math.min(POLL_MAX_MS, POLL_BASE_MS * 2 ** Math.min(failures, 10));
 }
 
-export type Problem = 'unreachable' | 'signed-out' | 'throttled' | 'server' | 'rejected';
+export type Problem = 'unreachable' | 'upstream' | 'signed-out' | 'throttled' | 'server' | 'rejected';
 
-/** What the panel should tell the user about a failed call (0 = no HTTP answer at all). */
+/**
+ * What the panel should tell the user about a failed call (0 = no HTTP answer at all).
+ * 502 and 504 come from a server forwarding to a group server that is down or slow.
+ */
 export function classifyStatus(status: number): Problem {
   if (status === 0) {
     return 'unreachable';
+  }
+  if (status === 502 || status === 504) {
+    return 'upstream';
   }
   if (status === 401) {
     return 'signed-out';
@@ -339,6 +369,55 @@ export function classifyStatus(status: number): Problem {
     return 'server';
   }
   return 'rejected';
+}
+
+/** The banner text for a feed that keeps failing, retrying in `secs` seconds. */
+export function describeProblem(status: number, message: string, secs: number): string {
+  switch (classifyStatus(status)) {
+    case 'unreachable':
+      return `Can't reach the qjm server. Retrying in ${secs} s.`;
+    case 'upstream':
+      return `Group server unreachable (${message}). Retrying in ${secs} s.`;
+    case 'throttled':
+      return `The server asked us to slow down. Retrying in ${secs} s.`;
+    case 'server':
+      return `The qjm server failed (${message}). Retrying in ${secs} s.`;
+    default:
+      return `${message}. Retrying in ${secs} s.`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Links into the UI
+
+/** What an emailed link into JupyterLab asks the panel to show (`lab?qjm-job=…`). */
+export interface DeepLink {
+  job: string | null;
+  group: string | null;
+  settings: boolean;
+}
+
+export const DEEP_LINK_PARAMS = ['qjm-job', 'qjm-group', 'qjm-settings'] as const;
+
+export function parseDeepLink(search: string): DeepLink | null {
+  const q = new URLSearchParams(search);
+  const job = q.get('qjm-job');
+  const group = q.get('qjm-group');
+  const settings = q.get('qjm-settings') === '1';
+  if (!job && !group && !settings) {
+    return null;
+  }
+  return { job: job || null, group: group || null, settings };
+}
+
+/** `search` without the deep-link parameters (kept: everything else, in order). */
+export function stripDeepLink(search: string): string {
+  const q = new URLSearchParams(search);
+  for (const name of DEEP_LINK_PARAMS) {
+    q.delete(name);
+  }
+  const rest = q.toString();
+  return rest ? `?${rest}` : '';
 }
 
 // ---------------------------------------------------------------------------------------

@@ -109,7 +109,17 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
         keyring = KeyRing.load_or_create(data_dir, settings.jwt_secret or None, settings.token_keys or None, log=self.log)
         db_url = self.db_url_now(settings)
         store = self.store_class(db_url) if self.store_class else open_store(db_url)
-        return Services(settings=settings, store=store, keyring=keyring, clock=SystemClock(), public_url=self.links_base)
+        return Services(
+            settings=settings, store=store, keyring=keyring, clock=SystemClock(),
+            public_url=self.links_base, has_lab=self.has_lab,
+        )
+
+    def has_lab(self) -> bool:
+        """Whether JupyterLab is loaded in this server (`jupyter lab`, a Hub's single-user
+        server), so emailed links may open the Lab panel; `jupyter qjm` has no Lab and
+        links to the qjm web UI instead. Asked lazily: extensions load after this one."""
+        manager = getattr(getattr(self, "serverapp", None), "extension_manager", None)
+        return manager is not None and "jupyterlab" in getattr(manager, "extension_apps", {})
 
     @staticmethod
     def db_url_now(settings: Settings) -> str:
@@ -121,9 +131,9 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
         self.log.info("qjm: storage %s", _redact_url(self.db_url_now(self.services.settings)))
 
     def initialize_handlers(self) -> None:
-        from .handlers import HANDLERS
+        from .handlers import HANDLERS, STATIC_HANDLERS
 
-        for handler in HANDLERS:
+        for handler in [*HANDLERS, *STATIC_HANDLERS]:
             self.handlers.append((handler.route, handler))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:

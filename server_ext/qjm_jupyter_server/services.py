@@ -50,9 +50,11 @@ class Services:
     # Where links in emails point, asked for each email: the app knows its URL only once
     # the server is bound (after the services are built). None: settings.public_url.
     public_url: Callable[[], str] | None = None
+    # Does this server serve JupyterLab? Asked for each email too: Lab loads after qjm.
+    has_lab: Callable[[], bool] | None = None
 
     def __post_init__(self) -> None:
-        self.messages = MessageFactory(self.settings, self.public_url)
+        self.messages = MessageFactory(self.settings, self.public_url, self.has_lab)
         self.accounts = AccountService(self.store, self.keyring, self.messages, self.settings, self.clock)
         self.jobs = JobService(self.store, self.messages, self.settings, self.clock)
         self.ibm = IBMClient(self.settings)

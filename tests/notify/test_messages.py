@@ -19,7 +19,8 @@ HOSTILE = '<img src=x onerror="alert(1)">\r\nBcc: victim@example.org'
 
 @pytest.fixture
 def factory() -> MessageFactory:
-    return MessageFactory(Settings(public_url="https://hub.example.org/user/ada/"))
+    # A Hub user's JupyterLab: links deep-link into the Lab panel.
+    return MessageFactory(Settings(public_url="https://hub.example.org/user/ada/"), has_lab=lambda: True)
 
 
 def every_message(f: MessageFactory) -> list:

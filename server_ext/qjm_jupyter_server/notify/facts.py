@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from ..domain import Job
 
@@ -47,13 +47,37 @@ def duration(ms: int | None) -> str:
     return f"{days} d {hours:02d} h"
 
 
-def lab_link(base_url: str, **params: str) -> str:
-    """A link into JupyterLab that the qjm panel understands (opens the job or the settings)."""
-    return f"{base_url}lab?{urlencode(params)}"
+@dataclass(frozen=True)
+class Links:
+    """Where an email's links lead, so that every link opens on the server that sent it.
 
+    A server running JupyterLab deep-links into the Lab panel (`lab?qjm-job=…`); one
+    without Lab (the `jupyter qjm` group server) links to the qjm web UI, which every
+    server serves at `qjm/`.
+    """
 
-def page_link(base_url: str, page: str, token: str) -> str:
-    return f"{base_url}qjm/{page}?{urlencode({'token': token})}"
+    base_url: str  # with one trailing slash
+    has_lab: bool
+
+    def _lab(self, **params: str) -> str:
+        return f"{self.base_url}lab?{urlencode(params)}"
+
+    def job(self, job_id: str) -> str:
+        if self.has_lab:
+            return self._lab(**{"qjm-job": job_id})
+        return f"{self.base_url}qjm/jobs/{quote(job_id, safe='')}"
+
+    def account(self) -> str:
+        return self._lab(**{"qjm-settings": "1"}) if self.has_lab else f"{self.base_url}qjm/account"
+
+    def group(self, group: str) -> str:
+        if self.has_lab:
+            return self._lab(**{"qjm-group": group})
+        return f"{self.base_url}qjm/?{urlencode({'group': group})}"
+
+    def page(self, page: str, token: str) -> str:
+        """The verify and reset pages exist in every mode."""
+        return f"{self.base_url}qjm/{page}?{urlencode({'token': token})}"
 
 
 @dataclass(frozen=True)
@@ -86,7 +110,7 @@ def _first_at(job: Job, statuses: set[str]) -> int | None:
     return min(times) if times else None
 
 
-def job_facts(job: Job, base_url: str) -> JobFacts:
+def job_facts(job: Job, links: Links) -> JobFacts:
     """Queue time runs from submission (IBM's `created`, else registration) to the first
     RUNNING; run time from the first RUNNING to the first final status."""
     submitted = job.created or _first_at(job, {"QUEUED", "INITIALIZING", "VALIDATING"}) or job.registered_at
@@ -113,5 +137,5 @@ def job_facts(job: Job, base_url: str) -> JobFacts:
         ran_for=duration(ran),
         error_reason=reason,
         ibm_url=job.ibm_url,
-        manage_url=lab_link(base_url, **{"qjm-job": job.id}),
+        manage_url=links.job(job.id),
     )

@@ -15,7 +15,7 @@ from qjm_jupyter.statuses import FINAL_STATUSES
 
 from ..domain import Job, Notification, User, new_id
 from ..settings import Settings
-from .facts import job_facts, lab_link, one_line, page_link, utc
+from .facts import Links, job_facts, one_line, utc
 from .render import render
 
 Milestone = Literal["first_running", "all_final"]
@@ -30,16 +30,27 @@ DEFAULT_PUBLIC_URL = "http://localhost:8888/"
 
 
 class MessageFactory:
-    def __init__(self, settings: Settings, public_url: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        public_url: Callable[[], str] | None = None,
+        has_lab: Callable[[], bool] | None = None,
+    ) -> None:
         """`public_url` is asked for each email (the server's URL is known only once it
-        is bound); without it, links use settings.public_url."""
+        is bound); without it, links use settings.public_url. `has_lab` too (JupyterLab
+        loads after this extension): with Lab, links open the Lab panel; without, the
+        qjm web UI."""
         self.settings = settings
         self._public_url = public_url or (lambda: self.settings.public_url or DEFAULT_PUBLIC_URL)
+        self._has_lab = has_lab or (lambda: False)
 
     @property
     def base_url(self) -> str:
         """Where every link in an email starts, with one trailing slash."""
         return self._public_url().rstrip("/") + "/"
+
+    def links(self) -> Links:
+        return Links(self.base_url, self._has_lab())
 
     # -- plumbing ---------------------------------------------------------------------------
     def _compose(
@@ -56,13 +67,13 @@ class MessageFactory:
         **context: Any,
     ) -> Notification:
         subject = one_line(f"[qjm] {subject}")
-        base = self.base_url
+        links = self.links()
         ctx: dict[str, Any] = {
             "subject": subject,
             "user_email": user.email,
             "now": utc(now),
-            "settings_url": lab_link(base, **{"qjm-settings": "1"}),
-            "public_url": base,
+            "settings_url": links.account(),
+            "public_url": links.base_url,
             **context,
         }
         tdir = self.settings.templates_dir
@@ -89,7 +100,7 @@ class MessageFactory:
             to_addr=to_addr,
             subject="Confirm your email address",
             now=now,
-            link=page_link(self.base_url, "verify", token),
+            link=self.links().page("verify", token),
             hours=max(1, self.settings.verify_token_ttl // 3600),
         )
 
@@ -101,7 +112,7 @@ class MessageFactory:
             user=user,
             subject="Reset your password",
             now=now,
-            link=page_link(self.base_url, "reset", token),
+            link=self.links().page("reset", token),
             minutes=max(1, self.settings.reset_token_ttl // 60),
         )
 
@@ -130,7 +141,7 @@ class MessageFactory:
 
     # -- job mail -------------------------------------------------------------------------------
     def job_status(self, user: User, job: Job, entered: list[str], now: int) -> Notification:
-        facts = job_facts(job, self.base_url)
+        facts = job_facts(job, self.links())
         shown = entered[-1] if entered else job.status
         return self._compose(
             template="job_status",
@@ -147,7 +158,8 @@ class MessageFactory:
         )
 
     def group_milestone(self, user: User, group: str, jobs: list[Job], milestone: Milestone, now: int) -> Notification:
-        facts = [job_facts(j, self.base_url) for j in jobs]
+        links = self.links()
+        facts = [job_facts(j, links) for j in jobs]
         counts: dict[str, int] = {}
         for j in jobs:
             counts[j.status] = counts.get(j.status, 0) + 1
@@ -167,7 +179,7 @@ class MessageFactory:
             milestone=milestone,
             jobs=facts,
             counts=counts,
-            manage_url=lab_link(self.base_url, **{"qjm-group": group}),
+            manage_url=links.group(group),
         )
 
     def key_invalid(self, user: User, now: int) -> Notification:
@@ -193,7 +205,7 @@ class MessageFactory:
         )
 
     def job_lost(self, user: User, job: Job, now: int) -> Notification:
-        facts = job_facts(job, self.base_url)
+        facts = job_facts(job, self.links())
         return self._compose(
             template="job_lost",
             kind="job_lost",

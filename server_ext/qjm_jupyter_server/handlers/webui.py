@@ -1,0 +1,118 @@
+"""`GET qjm/…`: the web UI's HTML shell and its static bundle, in every mode.
+
+Every page of the web UI (`qjm/`, `qjm/jobs/{id}`, `qjm/account`, `qjm/admin`, sign-in
+forms) gets the same small shell; the bundle (built from `labextension/src/webui/`, the
+same data layer and parts as the Lab panel) routes on the path. The shell names its
+page in `data-qjm-page` so a title and a no-script reader still know where they are.
+
+The CSP is as strict as the verify/reset pages': the one script and the one stylesheet
+load by nonce, nothing from another origin, API calls to this origin only. The qjm JWT
+lives in the page's memory and `sessionStorage`; `Referrer-Policy: no-referrer` keeps
+addresses out of any request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+from jupyter_server.base.handlers import FileFindHandler
+
+from .. import webui
+from .base import QJMHandler
+from .pages import _PageHandler
+
+PAGES = {
+    "": ("jobs", "Your quantum jobs"),
+    "sign-in": ("sign-in", "Sign in"),
+    "sign-up": ("sign-up", "Create an account"),
+    "forgot": ("forgot", "Forgot password"),
+    "account": ("account", "Account"),
+    "admin": ("admin", "Administration"),
+    "admin/users": ("admin", "Users"),
+    "admin/jobs": ("admin", "All jobs"),
+}
+
+
+@lru_cache(maxsize=8)
+def _version(path: Path, mtime_ns: int) -> str:
+    """Cache-busting query value: the file's content hash (changes with every build)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def asset_version(name: str) -> str | None:
+    path = webui.STATIC_DIR / name
+    try:
+        return _version(path, path.stat().st_mtime_ns)
+    except OSError:
+        return None
+
+
+class WebUIHandler(_PageHandler):
+    route = r"/qjm/?(?P<page>sign-in|sign-up|forgot|account|admin|admin/users|admin/jobs|jobs/[^/]+)?/?"
+
+    @property
+    def content_security_policy(self) -> str:
+        return (
+            f"default-src 'none'; script-src 'nonce-{self.nonce}'; style-src 'nonce-{self.nonce}'; "
+            "img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; "
+            "base-uri 'none'"
+        )
+
+    def get(self, page: str | None = None) -> None:  # type: ignore[override]
+        name, title = ("job", "Job") if page and page.startswith("jobs/") else PAGES[(page or "").strip("/")]
+        script, style = asset_version(webui.SCRIPT), asset_version(webui.STYLE)
+        self.set_status(200 if script and style else 503)
+        self.finish(self.shell(name, title, script, style), set_content_type="text/html; charset=UTF-8")
+
+    def shell(self, page: str, title: str, script: str | None, style: str | None) -> str:
+        base = html.escape(self.base_url, quote=True)
+        static = f"{base}qjm/static/"
+        nonce = self.nonce
+        head = ""
+        if script and style:
+            head = (
+                f'<link rel="stylesheet" nonce="{nonce}" href="{static}{webui.STYLE}?v={style}">\n'
+                f'<script defer nonce="{nonce}" src="{static}{webui.SCRIPT}?v={script}"></script>\n'
+            )
+        body = (
+            "<noscript><p>The qjm web UI needs JavaScript.</p></noscript>"
+            if script and style
+            else "<p>The qjm web UI is not built: run <code>jlpm build</code> in labextension/ "
+            "or reinstall qjm-jupyter.</p>"
+        )
+        return (
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            '<meta name="referrer" content="no-referrer">\n'
+            '<meta name="color-scheme" content="light dark">\n'
+            f"<title>{html.escape(title)} · qjm</title>\n{head}</head>\n"
+            f'<body data-qjm-page="{page}" data-qjm-base-url="{base}">\n'
+            f'<div id="qjm-app" class="qjm-app">{body}</div>\n</body>\n</html>\n'
+        )
+
+
+class WebUIStaticHandler(FileFindHandler):
+    """The bundle's files. Public, like Jupyter's own static files: they hold no data."""
+
+    route: ClassVar[str] = r"/qjm/static/(.*)"
+    _static_paths: ClassVar[dict[str, str]] = {}  # FileFindHandler caches per class; not Lab's cache
+
+    def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
+        super().initialize(path=str(webui.STATIC_DIR))
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+
+    @property
+    def content_security_policy(self) -> str:
+        return "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+
+
+HANDLERS: list[type[QJMHandler]] = [WebUIHandler]
+STATIC_HANDLERS = [WebUIStaticHandler]
