@@ -17,24 +17,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fixtures.browser import CHROMIUM, HEADLESS_ARGS, REPO, WAIT_MS, require_chromium, shot
 from tests.fixtures.process import QJMProcess
 from tests.fixtures.server import IBM_KEY_MARKER, ibm_key
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "server_ext" / "qjm_jupyter_server" / "labextension"
-ARTIFACTS = REPO / "test-artifacts" / "ui"
-HEADLESS_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
 PASSWORD = "correct horse battery"
-WAIT_MS = 45_000  # an upper bound for slow shared CI machines, not an assertion about speed
 
-if not CHROMIUM.exists():
-    pytest.skip("needs Debian chromium at /usr/bin/chromium (apt-get install -y chromium)", allow_module_level=True)
+require_chromium()
 if not (BUILD / "package.json").exists():
     pytest.skip("labextension not built (cd labextension && jlpm install && jlpm build:prod)", allow_module_level=True)
 
@@ -127,8 +119,7 @@ def _report(http: httpx.Client, account: dict[str, str], job_id: str, status: st
 
 
 def _shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
+    shot(page, name)
 
 
 def _row(page: Page, job_id: str):

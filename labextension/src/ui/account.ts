@@ -326,11 +326,17 @@ export class AccountSection {
       // The server logs every other session out; this tab signs in again with the new one.
       const email = this._user?.email ?? this.options.api.email;
       const password = next.value;
-      void this._save({ password, current_password: current.value }, 'Password changed.').then(async ok => {
-        if (ok) {
-          await this.options.api.login(email, password).catch(() => undefined);
+      const { api, say } = this.options;
+      void (async () => {
+        try {
+          this._user = await api.updateMe({ password, current_password: current.value });
+        } catch (err) {
+          say('error', `Not saved: ${errorText(err)}`);
+          return;
         }
-      });
+        await api.login(email, password).catch(() => undefined);
+        say('success', 'Password changed. Every other session was signed out.');
+      })();
     });
     return form;
   }

@@ -229,13 +229,13 @@ export class WebApp {
             'span',
             { className: 'qjm-live', title: `Updates: ${LIVE[state]}` },
             h('span', { className: `qjm-dot ${state === 'live' ? 'qjm-dot-live' : state === 'retrying' ? 'qjm-dot-error' : 'qjm-dot-idle'}`, 'aria-hidden': 'true' }),
-            LIVE[state]
+            h('span', { className: 'qjm-live-text' }, LIVE[state])
           )
         : null,
       signedIn
         ? h(
             'button',
-            { type: 'button', className: 'qjm-button qjm-button-small', onClick: () => this.api.signOut() },
+            { type: 'button', className: 'qjm-button qjm-button-small qjm-button-quiet', onClick: () => this.api.signOut() },
             'Sign out'
           )
         : null
