@@ -138,8 +138,10 @@ function followDeepLink(app: JupyterFrontEnd, panel: JobPanel, feed: JobFeed, ap
   if (!link) {
     return;
   }
-  const url = new URL(window.location.href);
-  window.history.replaceState(window.history.state, '', url.pathname + stripDeepLink(url.search) + url.hash);
+  // Lab may still rewrite the address after restoring (a second tab gets its own
+  // `workspaces/auto-…`), carrying the parameters along: strip them again once it settles.
+  stripAddress();
+  window.setTimeout(stripAddress, 2000);
   app.shell.activateById(panel.id);
   if (link.settings) {
     const open = (): void => {
@@ -158,6 +160,7 @@ function followDeepLink(app: JupyterFrontEnd, panel: JobPanel, feed: JobFeed, ap
     const tryShow = (): void => {
       if (panel.highlight(job)) {
         feed.changed.disconnect(tryShow);
+        stripAddress();
       }
     };
     feed.changed.connect(tryShow);
@@ -166,3 +169,11 @@ function followDeepLink(app: JupyterFrontEnd, panel: JobPanel, feed: JobFeed, ap
 }
 
 export default plugin;
+
+function stripAddress(): void {
+  const url = new URL(window.location.href);
+  const search = stripDeepLink(url.search);
+  if (search !== url.search) {
+    window.history.replaceState(window.history.state, '', url.pathname + search + url.hash);
+  }
+}

@@ -9,6 +9,7 @@ like a user and must see the row change and a toast appear without reloading.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -148,6 +149,24 @@ def test_panel_sign_in_live_updates_toasts_and_themes(lab, http, account, jobs) 
             panel = page.locator("#qjm-job-panel")
             expect(panel).to_be_visible()
 
+            # Sign up and ask for a password reset from the panel.
+            expect(panel.get_by_role("heading", name="Sign in to qjm")).to_be_visible()
+            panel.get_by_role("button", name="Create an account").click()
+            expect(panel.get_by_role("heading", name="Create a qjm account")).to_be_visible()
+            panel.get_by_label("Email").fill("bob@example.org")
+            panel.get_by_label("Password").fill(PASSWORD)
+            _shot(page, "panel_sign_up.png")
+            panel.get_by_role("button", name="Create account").click()
+            expect(panel.locator("#qjm-signin-info")).to_contain_text("Account created", timeout=WAIT_MS)
+            with sqlite3.connect(lab.data_dir / "qjm" / "qjm.sqlite3", timeout=20) as conn:
+                assert conn.execute("SELECT COUNT(*) FROM users WHERE email = 'bob@example.org'").fetchone() == (1,)
+            panel.get_by_role("button", name="Forgot password?").click()
+            expect(panel.get_by_role("heading", name="Reset your password")).to_be_visible()
+            expect(panel.locator("#qjm-password")).to_have_count(0)
+            panel.get_by_label("Email").fill(account["email"])
+            panel.get_by_role("button", name="Email me a reset link").click()
+            expect(panel.locator("#qjm-signin-info")).to_contain_text("a link to choose a new password", timeout=WAIT_MS)
+
             # Sign in through the form (labels are real labels: find inputs by them).
             expect(panel.get_by_role("heading", name="Sign in to qjm")).to_be_visible()
             panel.get_by_label("Email").fill(account["email"])
@@ -197,6 +216,7 @@ def test_panel_sign_in_live_updates_toasts_and_themes(lab, http, account, jobs) 
             panel.get_by_text("Email delivery log").click()
             expect(panel.locator(".qjm-log-body")).not_to_have_text("Loading…", timeout=WAIT_MS)
             expect(panel.locator(".qjm-log-body .qjm-form-error")).to_have_count(0)
+            expect(panel.locator('.qjm-log-item[data-kind="reset"]')).to_contain_text("Reset your password")
 
             # Filter by status and search by label.
             panel.locator('.qjm-filter[data-status="DONE"]').click()
@@ -224,7 +244,21 @@ def test_panel_sign_in_live_updates_toasts_and_themes(lab, http, account, jobs) 
             expect(page.locator("#qjm-job-panel")).to_be_visible(timeout=WAIT_MS)
             expect(page.locator("#qjm-job-panel tr.qjm-row")).to_have_count(3, timeout=WAIT_MS)
             expect(_row(page, jobs["Bell state"]).locator(".qjm-chip")).to_have_text("Done")
-            assert page.evaluate("() => window.localStorage.getItem('qjm-jupyter:session')") is None
+            assert not [k for k in page.evaluate("() => Object.keys(window.localStorage)") if "qjm" in k]
+
+            # An emailed link opened in a new tab of this Lab: signed in already (a live tab
+            # shares its session), the panel open at the job, the parameter gone from the address.
+            linked = context.new_page()
+            linked.goto(f"{lab.url}lab?qjm-job={jobs['GHZ sweep']}&token={lab.jupyter_token}", timeout=WAIT_MS)
+            lpanel = linked.locator("#qjm-job-panel")
+            # The linked row flashes (for 2.5 s) once the list is there.
+            linked.wait_for_selector(f'#qjm-job-panel tr.qjm-row-flash[data-job="{jobs["GHZ sweep"]}"]', timeout=WAIT_MS)
+            expect(lpanel).to_be_visible(timeout=WAIT_MS)
+            expect(lpanel.locator("tr.qjm-row")).to_have_count(3, timeout=WAIT_MS)
+            expect(lpanel.get_by_role("heading", name="Sign in to qjm")).to_be_hidden()
+            expect(linked).not_to_have_url(re.compile("qjm-job"), timeout=WAIT_MS)
+            _shot(linked, "panel_deep_link_new_tab.png")
+            linked.close()
 
             # A job deleted elsewhere (a kernel's delete_job, another tab) leaves the panel at its next poll.
             r = http.delete(f"jobs/{jobs['VQE H2']}", headers=_headers(account))
