@@ -116,4 +116,6 @@ async def test_links_use_the_bound_server_url_when_public_url_is_unset(
     assert r.status_code == 202, r.text
     note = (await qjm_services.store.list_notifications(user.id, 10, 0))[0]
     assert jp_serverapp.connection_url.startswith("http://")
-    assert f"{jp_serverapp.connection_url}lab?qjm-settings=1" in note.text
+    # This test server loads no JupyterLab, so "Manage notifications" is the web UI's page.
+    assert "jupyterlab" not in jp_serverapp.extension_manager.extension_apps
+    assert f"{jp_serverapp.connection_url}qjm/account" in note.text

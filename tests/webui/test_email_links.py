@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 import qjm_jupyter_server
-from qjm_jupyter_server.notify.facts import IBM_WORKLOADS_URL
+from qjm_jupyter_server.domain import IBM_WORKLOADS_URL
 from tests.fixtures.server import ibm_key
 
 pytestmark = pytest.mark.slow

@@ -52,7 +52,7 @@ def asset_version(name: str) -> str | None:
 
 
 class WebUIHandler(_PageHandler):
-    route = r"/qjm/?(?P<page>sign-in|sign-up|forgot|account|admin|admin/users|admin/jobs|jobs/[^/]+)?/?"
+    route = r"/qjm(?P<page>/?|/sign-in|/sign-up|/forgot|/account|/admin|/admin/users|/admin/jobs|/jobs/[^/]+)"
 
     @property
     def content_security_policy(self) -> str:
@@ -63,7 +63,8 @@ class WebUIHandler(_PageHandler):
         )
 
     def get(self, page: str | None = None) -> None:  # type: ignore[override]
-        name, title = ("job", "Job") if page and page.startswith("jobs/") else PAGES[(page or "").strip("/")]
+        page = (page or "").strip("/")
+        name, title = ("job", "Job") if page.startswith("jobs/") else PAGES[page]
         script, style = asset_version(webui.SCRIPT), asset_version(webui.STYLE)
         self.set_status(200 if script and style else 503)
         self.finish(self.shell(name, title, script, style), set_content_type="text/html; charset=UTF-8")
