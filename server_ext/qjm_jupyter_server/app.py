@@ -14,18 +14,21 @@ import typing
 from collections.abc import Callable
 from dataclasses import MISSING, Field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.serverapp import ServerApp
 from traitlets import Bool, Float, HasTraits, Int, List, TraitType, Type, Unicode
 
+from .api.openapi import build_openapi
 from .clock import SystemClock
+from .handlers import HANDLERS, STATIC_HANDLERS
 from .secrets import KeyRing
 from .services import Services
 from .settings import Settings, env_name
+from .version import __version__
 
-CLI_COMMANDS = ("rotate-keys", "create-admin")
 _TRAIT_TYPES: dict[Any, type[TraitType[Any, Any]]] = {str: Unicode, int: Int, float: Float, bool: Bool}
 
 
@@ -71,16 +74,41 @@ def _settings_traits() -> type[HasTraits]:
 SettingsTraits = _settings_traits()
 
 
+class StandaloneServer(ServerApp):
+    """The Jupyter server under `jupyter qjm`. It serves the qjm API to a group, not
+    notebooks, and its start-up banner says so (jupyter_server's speaks of "serving
+    notebooks from local directory")."""
+
+    def running_server_info(self, kernel_count: bool = True) -> str:
+        return f"qjm-jupyter {__version__} (Jupyter Server {ServerApp.version}) is running at:\n{self.display_url}"
+
+
 class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-type]
     name = "qjm"
-    description = "IBM Quantum job notifications for Jupyter: accounts, jobs API, watcher and mailer."
+    description = (
+        "The qjm-jupyter group server: IBM Quantum job notifications (accounts, jobs API, watcher and mailer). "
+        "As root (a container), add --allow-root."
+    )
     extension_url = "/qjm/api/status"
-    load_other_extensions = True  # inside `jupyter lab`; `main()` (jupyter qjm) turns it off
     serverapp_config = {"open_browser": False}
+    # Both only shape the standalone `jupyter qjm` (ExtensionApp.launch_instance); inside
+    # `jupyter lab` the extension is loaded into Lab's own server.
+    load_other_extensions = False  # the group server runs this extension alone, not Lab
+    serverapp_class = StandaloneServer
+    # By import path: the commands import this module, not the other way round.
+    subcommands = {
+        "rotate-keys": ("qjm_jupyter_server.cli.RotateKeysApp", "Re-encrypt the stored IBM API keys with the newest of token_keys."),
+        "create-admin": ("qjm_jupyter_server.cli.CreateAdminApp", "Make an existing account an administrator: create-admin EMAIL."),
+    }
 
     store_class = Type(default_value=None, allow_none=True, config=True, help="A Store implementation to use instead of the one db_url selects (tests, plugins).")
 
     services: Services
+    _openapi: dict[str, dict[str, Any]]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._openapi = {}
 
     # ---------------------------------------------------------------------------------------------
     def settings_now(self) -> Settings:
@@ -131,10 +159,13 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
         self.log.info("qjm: storage %s", _redact_url(self.db_url_now(self.services.settings)))
 
     def initialize_handlers(self) -> None:
-        from .handlers import HANDLERS, STATIC_HANDLERS
+        self.handlers.extend((handler.route, handler) for handler in [*HANDLERS, *STATIC_HANDLERS])
 
-        for handler in [*HANDLERS, *STATIC_HANDLERS]:
-            self.handlers.append((handler.route, handler))
+    def openapi(self, base_url: str) -> dict[str, Any]:
+        """The OpenAPI document of the routes served, one per base_url (they never change)."""
+        if base_url not in self._openapi:
+            self._openapi[base_url] = build_openapi(HANDLERS, version=__version__, base_url=base_url)
+        return self._openapi[base_url]
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.services.start_background()
@@ -158,14 +189,19 @@ def _redact_url(url: str) -> str:
     return url
 
 
-def main(argv: list[str] | None = None) -> Any:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in CLI_COMMANDS:
-        from .cli import main as cli_main
+def exit_usage(message: str) -> NoReturn:
+    """A command line `jupyter qjm` cannot run: one line on stderr, exit status 2."""
+    print(f"jupyter qjm: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
-        return cli_main(argv)
-    # `jupyter qjm` is the group server: only this extension, not Lab or other extensions.
-    QJMServerApp.load_other_extensions = False
+
+def main(argv: list[str] | None = None) -> Any:
+    """`jupyter qjm [subcommand]`: the group server, or one of its maintenance commands."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and not argv[0].startswith("-") and argv[0] not in QJMServerApp.subcommands:
+        # jupyter_server would take it as a file to open; here it is a mistyped command.
+        commands = ", ".join(QJMServerApp.subcommands)
+        exit_usage(f"unknown command {argv[0]!r}; the commands are {commands} (none starts the server); see --help")
     return QJMServerApp.launch_instance(argv)
 
 

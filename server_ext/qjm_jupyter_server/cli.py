@@ -1,45 +1,79 @@
 """Operator commands: `jupyter qjm rotate-keys` and `jupyter qjm create-admin EMAIL`.
 
-They read the same configuration as the server (config files, then QJM_* variables),
-so they act on the same database with the same keys.
+Each is a traitlets subcommand of `jupyter qjm` (a `JupyterApp`, as jupyter_server's own
+`jupyter server list` is), so `jupyter qjm --help` lists them and each has its own
+`--help`. They read the same configuration as the server (jupyter_server_config and
+jupyter_qjm_config files, `--QJMServerApp.<name>=...`, then QJM_* variables), so they
+act on the same database with the same keys.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 from typing import Any
 
+from jupyter_core.application import JupyterApp
+from traitlets import Unicode
+
+from .app import QJMServerApp, exit_usage
 from .errors import QJMError
 from .secrets import UndecryptableKey
+from .services import Services
 
 PAGE = 200
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jupyter qjm", description="qjm-jupyter maintenance commands")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser(
-        "rotate-keys",
-        help="re-encrypt every stored IBM API key with the first key of token_keys",
-        description="Put the new Fernet key first in c.QJMServerApp.token_keys / QJM_TOKEN_KEYS (keep the old ones "
-        "after it), run this, then remove the old keys.",
-    )
-    admin = sub.add_parser("create-admin", help="make an existing account an administrator")
-    admin.add_argument("email")
-    return parser
+class UsageError(Exception):
+    """A command line the command cannot run: reported in one line, exit status 2."""
 
 
-def _build_services() -> Any:
-    from .app import QJMServerApp
+class QJMCommand(JupyterApp):
+    """A maintenance command run on the server's database; `run` does the work."""
 
-    app = QJMServerApp()
-    app.load_config_file()
-    return app.build_services()
+    # The server's own config file names: the command must see what the server sees.
+    config_file_name = Unicode("jupyter_qjm_config")
+    classes = [QJMServerApp]
+    usage = ""
+
+    def load_config_file(self, suppress_errors: bool = True) -> None:  # type: ignore[override]
+        """jupyter_server_config first (where `jupyter lab` users put c.QJMServerApp), then
+        jupyter_qjm_config (the standalone server's), as the server reads them."""
+        for name in ("jupyter_server_config", "jupyter_qjm_config"):
+            self.config_file_name = name
+            super().load_config_file(suppress_errors=suppress_errors)
+
+    def build_services(self) -> Services:
+        return QJMServerApp(config=self.config).build_services()
+
+    def parse_args(self) -> None:
+        """Check `self.extra_args` (positional arguments); raise UsageError."""
+        if self.extra_args:
+            raise UsageError(f"{self.name} takes no arguments (got {' '.join(self.extra_args)!r}); see --help")
+
+    async def run(self, services: Services) -> int:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        try:
+            self.parse_args()
+        except UsageError as exc:
+            exit_usage(f"{self.name}: {exc}")
+        sys.exit(asyncio.run(self._run()))
+
+    async def _run(self) -> int:
+        services = self.build_services()
+        try:
+            await services.ensure_open()
+            return await self.run(services)
+        except QJMError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+        finally:
+            await services.store.close()
 
 
-async def rotate_keys(services: Any) -> tuple[int, list[str]]:
+async def rotate_keys(services: Services) -> tuple[int, list[str]]:
     """Returns (rotated, ids of users whose key no configured key opens)."""
     store, keyring = services.store, services.keyring
     rotated, broken = 0, []
@@ -62,35 +96,39 @@ async def rotate_keys(services: Any) -> tuple[int, list[str]]:
     return rotated, broken
 
 
-async def _run(args: argparse.Namespace) -> int:
-    services = _build_services()
-    try:
-        await services.ensure_open()
-        if args.command == "rotate-keys":
-            rotated, broken = await rotate_keys(services)
-            print(f"rotated {rotated} stored IBM API key(s) to the newest key")
-            if broken:
-                print(
-                    f"{len(broken)} key(s) could not be decrypted with the configured token_keys "
-                    f"(users: {', '.join(broken)}); they were left unchanged",
-                    file=sys.stderr,
-                )
-                return 1
-            return 0
-        user = await services.accounts.promote(args.email)
+class RotateKeysApp(QJMCommand):
+    name = "rotate-keys"
+    description = (
+        "Re-encrypt every stored IBM API key with the first key of token_keys. Put the new Fernet key first in "
+        "c.QJMServerApp.token_keys / QJM_TOKEN_KEYS (keep the old ones after it), run this, then remove the old keys."
+    )
+
+    async def run(self, services: Services) -> int:
+        rotated, broken = await rotate_keys(services)
+        print(f"rotated {rotated} stored IBM API key(s) to the newest key")
+        if broken:
+            print(
+                f"{len(broken)} key(s) could not be decrypted with the configured token_keys "
+                f"(users: {', '.join(broken)}); they were left unchanged",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+
+
+class CreateAdminApp(QJMCommand):
+    name = "create-admin"
+    description = "Make an existing account an administrator: jupyter qjm create-admin EMAIL"
+    examples = "jupyter qjm create-admin lead@example.org"
+
+    email = ""
+
+    def parse_args(self) -> None:
+        if len(self.extra_args) != 1:
+            raise UsageError(f"expects one EMAIL (got {len(self.extra_args)} arguments); see --help")
+        self.email = self.extra_args[0]
+
+    async def run(self, services: Services) -> int:
+        user = await services.accounts.promote(self.email)
         print(f"{user.email} is an administrator")
         return 0
-    except QJMError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
-    finally:
-        await services.store.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
-    return asyncio.run(_run(args))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from qjm_jupyter_server.secrets import KeyRing, UndecryptableKey
+from tests.fixtures.process import qjm_env
 from tests.fixtures.server import JWT_SECRET, fernet_key, ibm_key
 
 pytestmark = pytest.mark.slow  # each command is a fresh Python importing jupyter_server
@@ -81,3 +83,57 @@ async def test_create_admin(api, make_user, qjm_services, qjm_config):
     assert code == 2
     assert "no account with the email 'ghost@example.org'" in err
     assert "Traceback" not in err
+
+
+# -- `jupyter qjm` as an operator meets it -----------------------------------------------------------
+
+
+def run_jupyter_qjm(tmp_path: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`jupyter qjm ARGS` in a fresh process with its own Jupyter dirs, as an operator types it."""
+    return subprocess.run(
+        [str(BIN / "jupyter"), "qjm", *args], env=qjm_env(tmp_path), cwd=tmp_path,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def test_help_lists_the_subcommands(tmp_path) -> None:
+    done = run_jupyter_qjm(tmp_path, "--help")
+    assert done.returncode == 0, done.stderr
+    assert "Subcommands" in done.stdout
+    for command in ("rotate-keys", "create-admin"):
+        assert command in done.stdout
+
+
+def test_subcommand_help(tmp_path) -> None:
+    done = run_jupyter_qjm(tmp_path, "create-admin", "--help")
+    assert done.returncode == 0, done.stderr
+    assert "EMAIL" in done.stdout and "administrator" in done.stdout
+
+
+@pytest.mark.parametrize("args", [("rotate-kyes",), ("create-admin",), ("create-admin", "a@example.org", "b@example.org")])
+def test_a_mistyped_command_is_one_line(tmp_path, args) -> None:
+    done = run_jupyter_qjm(tmp_path, *args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr and "jupyter qjm" in lines[0]
+    if args == ("rotate-kyes",):
+        assert "'rotate-kyes'" in lines[0] and "rotate-keys" in lines[0] and "create-admin" in lines[0]
+
+
+def test_the_server_log_speaks_of_qjm_not_notebooks(start_qjm) -> None:
+    server = start_qjm()
+    server.stop()
+    log = server.log()
+    assert "qjm" in log
+    assert "notebook" not in log.lower(), log
+    assert "qjm: storage sqlite:///" in log
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="only meaningful as root")
+def test_as_root_the_flag_is_named_and_works(tmp_path, start_qjm) -> None:
+    """Jupyter refuses root; the refusal names the documented flag, and the flag works."""
+    done = run_jupyter_qjm(tmp_path, "--ip=127.0.0.1", "--port=0", "--no-browser")
+    assert done.returncode != 0
+    assert "--allow-root" in done.stdout + done.stderr
+    start_qjm()  # starts with --allow-root (tests/fixtures/process.py), as README says

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from .. import __version__
-from ..api.openapi import OpenAPIDocument, build_openapi
+from ..api.openapi import OpenAPIDocument
 from ..api.spec import Op
 from ..errors import NotFound
 from .base import QJMHandler
@@ -15,16 +14,9 @@ class OpenAPIHandler(QJMHandler):
     route = r"/qjm/api/openapi\.json"
     spec = {"get": Op("This API's OpenAPI 3.1 document", response=OpenAPIDocument, auth=False, tags=("meta",))}
 
-    # One document per base_url; handlers are fixed once the server runs.
-    _cache: ClassVar[dict[str, dict[str, Any]]] = {}
-
     def get(self) -> None:
-        doc = self._cache.get(self.base_url)
-        if doc is None:
-            from . import HANDLERS
-
-            doc = self._cache[self.base_url] = build_openapi(HANDLERS, version=__version__, base_url=self.base_url)
-        self.send(doc)
+        # The app knows which handlers it serves (this one among them), so it builds the document.
+        self.send(self.extensionapp.openapi(self.base_url))
 
 
 class UnknownRouteHandler(QJMHandler):

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from pydantic import BaseModel
 
-from .. import __version__
+from ..version import __version__
 from ..api.spec import Op
 from .base import QJMHandler
 
