@@ -2,7 +2,10 @@
 
 Job types are recognised by class names in the MRO, so neither this module nor
 `%load_ext qjm_jupyter` ever imports qiskit. Reading a job never touches the network:
-only attributes the job object already holds are read (research note ibm_quantum.md §4).
+only attributes the job object already holds are read (in qiskit-ibm-runtime,
+`RuntimeJobV2.backend()` may block in `wait_for_final_state()` and `status()` or
+`creation_date` make a GET, so the cached `_backend`, `_status` and `_creation_date` are
+read instead).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Accounts: register, login, JWTs, verification, reset, profile, admin. No tornado.
 
-Choices that matter for security (notify_security.md §2, §4):
+Choices that matter for security (after OWASP ASVS 5.0 V6 "Authentication" and the
+OWASP Forgot Password Cheat Sheet, https://cheatsheetseries.owasp.org/cheatsheets/Forgot_Password_Cheat_Sheet.html):
 - No answer reveals whether an email has an account: register, forgot and
   verify-request always say the same thing, and login runs a bcrypt check even for
   unknown addresses.

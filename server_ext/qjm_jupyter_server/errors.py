@@ -1,7 +1,9 @@
 """Errors services raise; the handler layer turns each into a JSON error response.
 
 Services know nothing of tornado, but an error does carry the HTTP status it means,
-so every layer agrees on it (the jupyter-scheduler way).
+so every layer agrees on it and a service never has to pick a tornado `HTTPError`.
+(jupyter-scheduler does the opposite: its handlers catch service exceptions and raise
+`HTTPError(500, ...)` in many places, so a client's mistake can surface as a 500.)
 """
 
 from __future__ import annotations

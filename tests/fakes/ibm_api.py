@@ -4,7 +4,9 @@ It is the only fake in the test suite, so it has to behave like the real service
 every way our code (and the real qiskit-ibm-runtime client, see
 tests/watcher/test_fake_is_faithful.py) can observe: IAM exchange with unsigned JWTs,
 instance scoping through the `Service-CRN` header, `count` equal to the filtered total,
-IBM-style error bodies. Facts behind it: /work/shared/research/ibm_quantum.md §1.5, §2, §8.
+IBM-style error bodies (`{"errors": [{"code", "message"}]}`). The shapes follow IBM's
+REST reference (https://quantum.cloud.ibm.com/docs/api/qiskit-runtime-rest/tags/jobs) and
+what qiskit-ibm-runtime reads of them.
 
 The same listener serves three roles:
 - origin server: `{base}/identity/token` (IAM) and `{base}/api/v1/...` (runtime API);

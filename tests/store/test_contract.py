@@ -142,7 +142,7 @@ async def test_delete_user_cascades_but_keeps_outbox(store: Store) -> None:
         await store.touch_poll_unit(u.id, "crn:a", T0)
         await store.put_action_token(ActionToken(f"h-{u.id}", u.id, "verify", T0 + 1000, T0))
         await store.enqueue([make_note(user_id=u.id)])
-    assert await store.delete_user(gone.id) is True
+    assert await store.delete_user(gone.id, now=T0) is True
     assert await store.get_user(gone.id) is None
     assert await store.count_jobs(q(gone.id)) == 0
     assert await store.get_poll_unit(f"{gone.id}|crn:a") is None
@@ -152,7 +152,7 @@ async def test_delete_user_cascades_but_keeps_outbox(store: Store) -> None:
     assert await store.count_jobs(q(kept.id)) == 2
     assert await store.get_poll_unit(f"{kept.id}|crn:a") is not None
     assert await store.consume_action_token(f"h-{kept.id}", "verify", T0) is not None
-    assert await store.delete_user(gone.id) is False
+    assert await store.delete_user(gone.id, now=T0) is False
 
 
 # -- action tokens --------------------------------------------------------------------------
@@ -362,10 +362,10 @@ async def test_update_delete_and_active_jobs(store: Store) -> None:
         JobRef(b.id, b.ibm_job_id, "QUEUED", moved.version, 2, "not found")
     ]
     assert await store.list_active_job_refs("u1", "crn:c") == []
-    assert await store.delete_job(c.id, "u2") is False
-    assert await store.delete_job(c.id, "u1") is True
-    assert await store.delete_job(c.id, None) is False
-    assert await store.delete_jobs_of_user("u1") == 3
+    assert await store.delete_job(c.id, "u2", now=T0) is False
+    assert await store.delete_job(c.id, "u1", now=T0) is True
+    assert await store.delete_job(c.id, None, now=T0) is False
+    assert await store.delete_jobs_of_user("u1", now=T0) == 3
     assert await store.count_jobs(q(None)) == 1
 
 
@@ -409,7 +409,7 @@ async def test_purge_jobs_removes_only_old_finished(store: Store) -> None:
     specs = [("final", T0), ("lost", T0 + 10), ("final", T0 + 500), ("active", T0), ("paused", T0)]
     jobs = [make_job("u1", watch_state=w, updated_at=t) for w, t in specs]  # type: ignore[arg-type]
     await store.register_jobs(jobs)
-    assert await store.purge_jobs(T0 + 100) == 2
+    assert await store.purge_jobs(T0 + 100, now=T0 + 100) == 2
     left = {j.id for j in await store.list_jobs(q("u1"))}
     assert left == {jobs[2].id, jobs[3].id, jobs[4].id}
 
@@ -607,16 +607,15 @@ async def test_every_kind_of_delete_leaves_a_tombstone(store: Store) -> None:
     assert {j.id for j in await store.list_jobs(q(None))} == {theirs.id, old_active.id}
 
 
-async def test_delete_without_now_uses_the_wall_clock(store: Store) -> None:
-    import time
-
-    job = make_job("u1")
-    await store.register_jobs([job])
-    before = int(time.time() * 1000)
-    assert await store.delete_job(job.id, None) is True
-    after = int(time.time() * 1000)
-    [(job_id, at)] = await store.list_deleted_jobs("u1", 0, 10)
-    assert job_id == job.id and before <= at <= after
+@pytest.mark.parametrize(
+    "method, args",
+    [("delete_user", ("u1",)), ("delete_job", ("j1", "u1")), ("delete_jobs_of_user", ("u1",)), ("purge_jobs", (T0,))],
+)
+async def test_every_delete_takes_its_time_from_the_caller(store: Store, method: str, args: tuple[Any, ...]) -> None:
+    """A tombstone's time is the caller's clock (the services' Clock, a test's ManualClock);
+    a store never reads the wall clock behind its back, so `now` has no default."""
+    with pytest.raises(TypeError, match="now"):
+        await getattr(store, method)(*args)
 
 
 async def test_purge_deleted_jobs_drops_only_old_tombstones(store: Store) -> None:

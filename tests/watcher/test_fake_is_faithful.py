@@ -2,7 +2,9 @@
 
 If the fake drifted from what the real client expects (shapes, counts, scoping, errors),
 these tests break; and where our client and qiskit read the same job they must agree.
-Both wirings of ibm_quantum.md §2.2 are exercised. The real client has no read timeout
+Both ways of pointing the real client at the fake are exercised: `url_resolver` with
+QISKIT_FUNCTIONS_EXPERIMENTAL=1, and `url=` plus `proxies=` with the fake as a forward
+proxy. The real client has no read timeout
 through a proxy, hence the hard timeout on every test.
 """
 
@@ -78,7 +80,7 @@ async def test_pending_listing_agrees(fake_ibm: FakeIBMFixture, wiring: str) -> 
     svc = fake_ibm.service(key, wiring=wiring)
     pending = {j.job_id() for j in svc.jobs(pending=True, limit=None)}
     finished = {j.job_id() for j in svc.jobs(pending=False, limit=None)}
-    raw = svc._active_api_client.jobs_get(limit=200, pending=True)  # the one-call path of §1.3
+    raw = svc._active_api_client.jobs_get(limit=200, pending=True)  # one call for many statuses (service.jobs() re-fetches each)
     ours = our_client(fake_ibm)
     try:
         mine = await ours.pending_jobs(key, fake_ibm.default_crn)
@@ -132,7 +134,8 @@ async def test_failure_details_reach_the_real_client(fake_ibm: FakeIBMFixture, w
 
 
 # Only the proxy wiring: with QISKIT_FUNCTIONS_EXPERIMENTAL a bad key is not checked at construction and
-# the next call stalls ~60 s in ibm-cloud-sdk-core (ibm_quantum.md §1.6), too slow for a unit test.
+# the next call stalls ~60 s in ibm-cloud-sdk-core (its token manager does not reset its request
+# time after a failed IAM call), too slow for a unit test.
 async def test_bad_key_fails_at_construction(fake_ibm: FakeIBMFixture) -> None:
     with pytest.raises(InvalidAccountError):
         QiskitRuntimeService(token=ibm_key(), **fake_ibm.service_kwargs)

@@ -71,7 +71,7 @@ class Store(Protocol):
 
     async def count_users(self) -> int: ...
 
-    async def delete_user(self, user_id: str, now: int | None = None) -> bool:
+    async def delete_user(self, user_id: str, now: int) -> bool:
         """Delete the user, their jobs (tombstoned at `now`), poll units and action tokens.
         Outbox rows stay (delivery log)."""
 
@@ -120,10 +120,10 @@ class Store(Protocol):
     async def update_job(self, job_id: str, user_id: str | None, changes: Mapping[str, Any]) -> Job | None:
         """Owner edits (notify_status, label, group, watch_state); bumps updated_at via changes."""
 
-    async def delete_job(self, job_id: str, user_id: str | None, now: int | None = None) -> bool:
+    async def delete_job(self, job_id: str, user_id: str | None, now: int) -> bool:
         """Delete one job (with user_id, only that user's); leaves a tombstone at `now`."""
 
-    async def delete_jobs_of_user(self, user_id: str, now: int | None = None) -> int:
+    async def delete_jobs_of_user(self, user_id: str, now: int) -> int:
         """Delete every job of the user, each leaving a tombstone at `now`."""
 
     async def list_deleted_jobs(self, user_id: str | None, after: int, limit: int) -> list[tuple[str, int]]:
@@ -151,7 +151,7 @@ class Store(Protocol):
         increment `version` only if the job's version is still expected_version. Returns the
         new job, or None when someone else wrote first (or the job is gone)."""
 
-    async def purge_jobs(self, finished_before: int, now: int | None = None) -> int:
+    async def purge_jobs(self, finished_before: int, now: int) -> int:
         """Retention: delete final/lost jobs whose updated_at is older (tombstoned at `now`).
         Returns the count."""
 

@@ -4,9 +4,11 @@ Every state change is ONE single-document atomic operation (`find_one_and_update
 `update_one` with the expected state in the filter as a fence); there are no
 transactions, so a standalone mongod works as well as a replica set or Atlas. Ids are
 app-made strings and times epoch-ms ints, exactly as in SQLite, so both backends pass
-the same contract suite. Test-server quirks avoided on purpose (storage.md §2.3): no
-`$$NOW` in queries (times come from the caller), and no concurrent upsert-with-return
-on a new key (insert, catch DuplicateKeyError, then update).
+the same contract suite. Two patterns are avoided on purpose because the wire server the
+tests run (SecantusDB) gets them wrong where mongod does not: `$$NOW` inside a query
+`$expr` (it matches nothing there; times come from the caller), and concurrent
+`find_one_and_update(upsert=True)` on a new key (it sometimes returns None; we insert,
+catch DuplicateKeyError, then update).
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ from .records import (
     check_job_changes,
     check_unit_changes,
     check_user_changes,
-    deletion_time,
     events_from_plain,
     events_to_plain,
     merge_registration,
@@ -271,9 +272,9 @@ class MongoStore:
         return await self._c("users").count_documents({})
 
     @_guarded
-    async def delete_user(self, user_id: str, now: int | None = None) -> bool:
+    async def delete_user(self, user_id: str, now: int) -> bool:
         # The user row goes last: a crash half-way leaves a user whose delete can be retried.
-        await self._delete_jobs({"user_id": user_id}, deletion_time(now))
+        await self._delete_jobs({"user_id": user_id}, now)
         await self._c("poll_units").delete_many({"user_id": user_id})
         await self._c("action_tokens").delete_many({"user_id": user_id})
         return (await self._c("users").delete_one({"_id": user_id})).deleted_count > 0
@@ -409,19 +410,19 @@ class MongoStore:
         return _job(await self._c("jobs").find_one_and_update(flt, {"$set": _sets(changes)}, return_document=AFTER))
 
     @_guarded
-    async def delete_job(self, job_id: str, user_id: str | None, now: int | None = None) -> bool:
+    async def delete_job(self, job_id: str, user_id: str | None, now: int) -> bool:
         flt: dict[str, Any] = {"_id": job_id}
         if user_id is not None:
             flt["user_id"] = user_id
         doc = await self._c("jobs").find_one_and_delete(flt, projection={"user_id": 1})
         if doc is None:
             return False
-        await self._tombstone([(job_id, doc["user_id"])], deletion_time(now))
+        await self._tombstone([(job_id, doc["user_id"])], now)
         return True
 
     @_guarded
-    async def delete_jobs_of_user(self, user_id: str, now: int | None = None) -> int:
-        return await self._delete_jobs({"user_id": user_id}, deletion_time(now))
+    async def delete_jobs_of_user(self, user_id: str, now: int) -> int:
+        return await self._delete_jobs({"user_id": user_id}, now)
 
     async def _delete_jobs(self, flt: Mapping[str, Any], at: int) -> int:
         """Bulk delete with tombstones. Without transactions the tombstone is written
@@ -502,9 +503,9 @@ class MongoStore:
         return _job(doc)
 
     @_guarded
-    async def purge_jobs(self, finished_before: int, now: int | None = None) -> int:
+    async def purge_jobs(self, finished_before: int, now: int) -> int:
         return await self._delete_jobs(
-            {"watch_state": {"$in": ["final", "lost"]}, "updated_at": {"$lt": finished_before}}, deletion_time(now)
+            {"watch_state": {"$in": ["final", "lost"]}, "updated_at": {"$lt": finished_before}}, now
         )
 
     # -- poll units ------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ suite tests one rule through two backends instead of two copies of it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, fields
 from typing import Any
@@ -104,10 +103,3 @@ def page_bounds(limit: int, offset: int) -> tuple[int, int]:
     """Clamp paging: a non-positive limit means "nothing" in both backends (SQLite
     reads LIMIT -1 as unlimited and MongoDB limit 0 as unlimited), offsets start at 0."""
     return max(0, limit), max(0, offset)
-
-
-def deletion_time(now: int | None) -> int:
-    """The tombstone time of a delete: the caller's clock when given. Deletes kept
-    `now` optional so callers written before tombstones existed still work; they get
-    the wall clock, which is what the services' SystemClock reads too."""
-    return int(time.time() * 1000) if now is None else int(now)

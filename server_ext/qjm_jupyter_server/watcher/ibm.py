@@ -1,10 +1,13 @@
 """A small async client for the IBM Quantum Platform REST API (IAM + /api/v1/jobs).
 
-Why not qiskit-ibm-runtime on the server: it costs seconds and ~170 MB to import, 4+N
-round trips per service, has no read timeout and hides status codes
-(ibm_quantum.md §0, §1.6, §7.1). This client speaks the two documented endpoints with
-explicit timeouts, classifies every failure into `IBMError.kind` (§7.5) and never
-retries on its own: backoff is the poller's decision, made per poll unit.
+Why not qiskit-ibm-runtime on the server: importing it takes seconds and ~170 MB,
+constructing a `QiskitRuntimeService` costs 4+N round trips (IAM, Global Search, one
+Global Catalog call per instance, IAM again, backends), its session has no read timeout
+(`timeout=(5.0, None)`), and 5xx or connection errors reach the caller as status -1.
+This client speaks the two documented endpoints (IAM `POST /identity/token` and
+`GET /api/v1/jobs[/{id}]`, https://quantum.cloud.ibm.com/docs/api/qiskit-runtime-rest/tags/jobs)
+with explicit timeouts, classifies every failure into `IBMError.kind` and never retries
+on its own: backoff is the poller's decision, made per poll unit.
 
 Secrets: API keys and bearer tokens never appear in logs, exception messages or cache
 keys (the cache is keyed by sha256 of the key).
@@ -46,7 +49,10 @@ _CRN_CHARS = re.compile(r"^[\x21-\x7e]+$")  # a header value: printable ASCII, n
 
 
 class IBMError(Exception):
-    """A failed IBM call, classified so the poller knows what to do (ibm_quantum.md §7.5)."""
+    """A failed IBM call, classified so the poller knows what to do: auth_invalid (IAM
+    400/401 or API 401: pause the user), forbidden (403: pause the instance),
+    not_found (404), rate_limited (429, honouring Retry-After), transient (5xx, network,
+    timeouts: back off) or protocol (a body we cannot read)."""
 
     def __init__(self, kind: ErrorKind, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)

@@ -2,9 +2,9 @@
 
 Work is split in poll units, one per (user, instance) (domain.PollUnit). A cycle
 claims every due unit under a lease, and per unit makes ONE listing call
-(`pending_jobs`) plus one `get_job` per watched job that left the pending list
-(ibm_quantum.md §7.2), so IBM calls grow with users and finished jobs, not with
-watched jobs. Several server processes may run this loop on one database: the lease
+(`pending_jobs`, `GET /jobs?pending=true`) plus one `get_job` per watched job that left
+the pending list, so IBM calls grow with users and finished jobs, not with watched
+jobs. Several server processes may run this loop on one database: the lease
 decides who polls a unit, the job compare-and-set decides whose write counts, and
 the outbox dedupe key makes a doubly-detected change one email.
 
@@ -12,9 +12,12 @@ A cycle reads each unit's jobs as light `JobRef`s and a full `Job` only for a jo
 writes: almost every job is unchanged, and decoding full records for all of them was
 the watcher's main CPU cost once thousands of jobs were active.
 
-Errors follow ibm_quantum.md §7.5. Nothing here deletes a job except the hourly
-retention sweep (`purge_expired`); a unit is deleted only when it has no active job
-left (registration touches it again).
+Errors act by their `IBMError.kind`: an invalid key pauses the user's units and mails
+once, a forbidden instance pauses that unit, rate limits and transient failures back
+off per unit, and a job IBM no longer knows is marked lost only after MISSES_BEFORE_LOST
+404s in a row. Nothing here deletes a job except the hourly retention sweep
+(`purge_expired`); a unit is deleted only when it has no active job left (registration
+touches it again).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ log = logging.getLogger("qjm.watcher")
 
 CLAIM_BATCH = 200  # units leased per store call
 MISSES_BEFORE_LOST = 3  # consecutive 404s before a job is declared lost
-RETRY_AFTER_CAP = 300.0  # seconds (§7.5)
+RETRY_AFTER_CAP = 300.0  # seconds: a Retry-After is honoured up to this
 TRANSIENT_CAP = 600.0  # seconds: transient backoff never exceeds 10 min
 RATE_LIMIT_CAP = 900.0  # seconds: 429 without Retry-After, up to 15 min
 FORBIDDEN_RETRY = 3600.0  # seconds: a unit refused access (403) is asked again after 1 h ...
@@ -308,7 +311,7 @@ class Poller:
                 self.store, self.messages, user, job, state.status, state.reason, self.clock.now_ms()
             )
         except UnknownStatus:
-            # Never notify on a status we do not know (§7.5 "protocol"): keep it for the log.
+            # Never notify on a status we do not know (a "protocol" error): keep it for the log.
             stats.add_error("protocol")
             await self._job_error(job, f"unknown status {state.raw_status!r}")
             return
@@ -368,7 +371,7 @@ class Poller:
 
     async def _forbidden(self, unit: PollUnit, user: User, stats: CycleStats, now: int) -> dict[str, Any]:
         """403 on the listing: access may be granted later (an invitation being accepted),
-        so retry after a long backoff a few times (§7.5), then pause until the key changes.
+        so retry after a long backoff a few times, then pause until the key changes.
 
         `failures` counts the 403s in a row: a unit whose last error was not a 403 starts
         a new streak. The user hears of it once, at the first 403 of a streak (and the

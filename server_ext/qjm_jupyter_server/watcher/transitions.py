@@ -3,7 +3,7 @@
 The poller (IBM jobs) and the kernel report endpoint (local jobs) both come here, so
 mail, history and the compare-and-set fence behave the same for both.
 
-Order matters for crash safety (storage.md §4): the outbox rows are written FIRST,
+Order matters for crash safety: the outbox rows are written FIRST,
 the fenced job write SECOND. A crash in between leaves the job at its old status;
 the next observation computes the same due statuses, the same dedupe key, and the
 outbox ignores the second insert. The other order could lose a mail for good.
