@@ -25,7 +25,7 @@ from tests.fixtures.process import free_port, qjm_env
 README = Path(__file__).resolve().parent.parent / "README.md"
 BIN = Path(sys.executable).parent
 # What a fresh machine offers once the README's set-up command has run.
-FRESH_PROGRAMS = {"python3", "export", "cd"}
+FRESH_PROGRAMS = {"python3", "export", "cd", "."}
 
 
 def shell_lines() -> list[str]:
@@ -58,8 +58,13 @@ def test_the_readme_has_server_commands() -> None:
 
 @pytest.mark.parametrize("line", shell_lines())
 def test_every_program_exists_on_a_fresh_machine(line: str) -> None:
-    for program in programs(line):
+    activated = False
+    for program in programs(line.strip("()")):
+        if activated and program not in FRESH_PROGRAMS:  # after `. .venv/bin/activate`: the venv's programs
+            assert (BIN / program).exists(), (program, line)
+            continue
         assert program in FRESH_PROGRAMS or program.startswith((".venv/bin/", "../.venv/bin/")), (program, line)
+        activated = activated or (program == "." and ". .venv/bin/activate" in line)
 
 
 @pytest.mark.parametrize("line", server_commands())

@@ -63,11 +63,15 @@ class WebUIHandler(_PageHandler):
         )
 
     def get(self, page: str | None = None) -> None:  # type: ignore[override]
-        page = (page or "").strip("/")
+        status, body = self.page((page or "").strip("/"))
+        self.set_status(status)
+        self.finish(body, set_content_type="text/html; charset=UTF-8")
+
+    def page(self, page: str) -> tuple[int, str]:
+        """The shell of one page; 503 while the bundle is not built."""
         name, title = ("job", "Job") if page.startswith("jobs/") else PAGES[page]
         script, style = asset_version(webui.SCRIPT), asset_version(webui.STYLE)
-        self.set_status(200 if script and style else 503)
-        self.finish(self.shell(name, title, script, style), set_content_type="text/html; charset=UTF-8")
+        return (200 if script and style else 503), self.shell(name, title, script, style)
 
     def shell(self, page: str, title: str, script: str | None, style: str | None) -> str:
         base = html.escape(self.base_url, quote=True)
