@@ -84,6 +84,19 @@ def _seed_login(url: str, email: str | None, password: str | None, token: str | 
     return Login(url=url, email=email, password=password, token=token)
 
 
+class _InLogin:
+    """A client attribute kept in its `Login` (`email`, `_password` -> password, `_token` -> token)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.field = name.lstrip("_")
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        return self if obj is None else getattr(obj._login, self.field)
+
+    def __set__(self, obj: Any, value: str | None) -> None:
+        setattr(obj._login, self.field, value)
+
+
 def _blocking(async_method: Callable[Concatenate[C, P], Awaitable[T]]) -> Callable[Concatenate[C, P], T]:
     """The sync twin of an `_async` method: same arguments, run on the client's own loop."""
 
@@ -186,29 +199,9 @@ class JobManagerClient:
         return self.url + API_PREFIX
 
     # Who this client is lives in a `session.Login`, shared by the kernel's clients of one server.
-    @property
-    def email(self) -> str | None:
-        return self._login.email
-
-    @email.setter
-    def email(self, value: str | None) -> None:
-        self._login.email = value
-
-    @property
-    def _password(self) -> str | None:
-        return self._login.password
-
-    @_password.setter
-    def _password(self, value: str | None) -> None:
-        self._login.password = value
-
-    @property
-    def _token(self) -> str | None:
-        return self._login.token
-
-    @_token.setter
-    def _token(self, value: str | None) -> None:
-        self._login.token = value
+    email = _InLogin()
+    _password = _InLogin()
+    _token = _InLogin()
 
     @property
     def token(self) -> str | None:

@@ -170,15 +170,23 @@ class GroupServer:
         client = self._client()
         request = client.build_request(method, url, headers=request_headers(headers),
                                        content=body if body or method in ("POST", "PUT", "PATCH") else None)
-        try:
-            response = await client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise GatewayTimeout(
-                f"the group server {self.url} did not answer within "
-                f"{self.connect_timeout if isinstance(exc, httpx.ConnectTimeout) else self.read_timeout:g} s"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise BadGateway(f"cannot reach the group server {self.url} ({type(exc).__name__})") from exc
+        for attempt in (1, 2):
+            try:
+                response = await client.send(request, stream=True)
+                break
+            except httpx.TimeoutException as exc:
+                raise GatewayTimeout(
+                    f"the group server {self.url} did not answer within "
+                    f"{self.connect_timeout if isinstance(exc, httpx.ConnectTimeout) else self.read_timeout:g} s"
+                ) from exc
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                # A pooled connection the group server had closed (a restart, an idle timeout):
+                # a GET is safe to send once more on a fresh one.
+                if attempt == 1 and method in ("GET", "HEAD"):
+                    continue
+                raise BadGateway(f"cannot reach the group server {self.url} ({type(exc).__name__})") from exc
+            except httpx.TransportError as exc:
+                raise BadGateway(f"cannot reach the group server {self.url} ({type(exc).__name__})") from exc
         return Forwarded(response.status_code, response.reason_phrase, self.response_headers(response.headers.multi_items()),
                          response)
 
