@@ -89,6 +89,13 @@ def test_member_lab_uses_the_group_server(start_qjm, fake_ibm, smtp: SMTPTestSer
                          and "DONE" in (str(m["Subject"]) + body_text(m)).upper(), timeout=60)
     assert done, [m["Subject"] for m in smtp.messages]
 
+    # The group's web UI is served through the member's server too (same page, same CSP).
+    page_direct, page_member = httpx.get(group.url + "qjm/", timeout=20), httpx.get(member.url + "qjm/", timeout=20)
+    assert page_member.status_code == page_direct.status_code == 200
+    assert page_member.headers["content-type"].startswith("text/html")
+    assert "content-security-policy" in page_member.headers
+    assert "set-cookie" not in page_member.headers
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=HEADLESS_ARGS)
         try:
