@@ -37,6 +37,6 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from .magics import shutdown
+    from .session import SESSION
 
-    shutdown()
+    SESSION.shutdown()

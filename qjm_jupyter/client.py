@@ -22,6 +22,7 @@ from .discovery import parent_server_url
 from .errors import QJMAuthError, QJMConnectionError, QJMError, QJMHTTPError
 from .formatting import JOB_COLUMNS, record, table
 from .jobs import flatten, iter_ids, registrations
+from .session import SESSION, Login
 from .statuses import normalize_status
 
 if TYPE_CHECKING:  # httpx is imported on the first request: `%load_ext qjm_jupyter` stays cheap
@@ -57,6 +58,43 @@ def compose_url(url: str | None, host_url: str | None, host_port: int | str | No
             host = f"{host}:{host_port}"
         base = f"{scheme}://{host}{slash}{path}".rstrip("/")
     return base + "/"
+
+
+def choose_url(url: str | None, host_url: str | None = None, host_port: int | str | None = None) -> str:
+    """The server a client talks to: the argument, else `QJM_URL`, else the Jupyter server that
+    started this kernel. Only when none of these exists (a plain script) is a saved login's
+    server used, and only if there is exactly one: a login saved for one server never
+    replaces the server this kernel was configured with or runs under.
+    """
+    chosen = (compose_url(url, host_url, host_port) or compose_url(os.environ.get("QJM_URL"), None, None)
+              or compose_url(parent_server_url(), None, None))
+    if chosen is None:
+        saved = credentials.load_all()
+        if len(saved) == 1:
+            chosen = next(iter(saved))
+    return chosen or DEFAULT_URL
+
+
+def _seed_login(url: str, email: str | None, password: str | None, token: str | None) -> Login:
+    """A login from the given values, completed by the session saved for this very server."""
+    if token is None:
+        saved = credentials.load(url)
+        if saved is not None and (email is None or email.lower() == saved.email.lower()):
+            token, email = saved.token, email or saved.email
+    return Login(url=url, email=email, password=password, token=token)
+
+
+class _InLogin:
+    """A client attribute kept in its `Login` (`email`, `_password` -> password, `_token` -> token)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.field = name.lstrip("_")
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        return self if obj is None else getattr(obj._login, self.field)
+
+    def __set__(self, obj: Any, value: str | None) -> None:
+        setattr(obj._login, self.field, value)
 
 
 def _blocking(async_method: Callable[Concatenate[C, P], Awaitable[T]]) -> Callable[Concatenate[C, P], T]:
@@ -117,9 +155,12 @@ class _LoopThread:
 class JobManagerClient:
     """Client for a qjm server: accounts, watched jobs, status reports.
 
-    Settings come from the arguments, then `QJM_URL` / `QJM_EMAIL` / `QJM_PASSWORD`, then
-    the credentials file `%qjm_login` writes (`$QJM_CONFIG_DIR/credentials.json` or
-    `~/.config/qjm/credentials.json`), then the Jupyter server that started this kernel.
+    The server is `url`, else `QJM_URL`, else the Jupyter server that started this kernel
+    (on a member's Lab in remote mode, that server forwards to the group server). The
+    login is the arguments, else `QJM_EMAIL` / `QJM_PASSWORD`, else the one saved for that
+    same server by `%qjm_login` (`$QJM_CONFIG_DIR/credentials.json` or
+    `~/.config/qjm/credentials.json`, one entry per server). A client made without
+    credentials shares the kernel's login for its server, so `%qjm_login` logs it in too.
     `url` is the server root, e.g. `http://127.0.0.1:8888/`.
     """
 
@@ -134,21 +175,17 @@ class JobManagerClient:
         token: str | None = None,
         timeout: float = 30,
     ) -> None:
-        saved = credentials.load()
-        chosen = compose_url(url, host_url, host_port) or compose_url(os.environ.get("QJM_URL"), None, None)
-        if chosen is None and saved is not None:
-            chosen = compose_url(saved.url, None, None)
-        if chosen is None:  # the Jupyter server this kernel runs under serves the API too
-            chosen = compose_url(parent_server_url(), None, None)
-        self.url: str = chosen or DEFAULT_URL
-        self.email: str | None = email or os.environ.get("QJM_EMAIL") or None
-        self._password: str | None = password or (os.environ.get("QJM_PASSWORD") if not password and (
-            not email or email == os.environ.get("QJM_EMAIL")) else None) or None
-        self._token: str | None = token
-        if self._token is None and saved is not None and compose_url(saved.url, None, None) == self.url:
-            if self.email is None or self.email.lower() == saved.email.lower():
-                self._token = saved.token
-                self.email = self.email or saved.email
+        self.url: str = choose_url(url, host_url, host_port)
+        env_email = os.environ.get("QJM_EMAIL") or None
+        held_email = email or env_email
+        held_password = password or (os.environ.get("QJM_PASSWORD") or None if not email or email == env_email else None)
+        own = email is not None or password is not None or token is not None
+        if own:  # credentials of its own: a client apart from the kernel's session
+            self._login = _seed_login(self.url, held_email, held_password, token)
+        else:  # the kernel's login for this server, shared with %qjm_login and other clients
+            self._login = SESSION.login(self.url, lambda: _seed_login(self.url, held_email, held_password, None))
+            if self._token is None:
+                self._pick_up_saved_login()
         self.timeout = timeout
         self.requests_made = 0  # HTTP requests sent (benchmarks, tests)
         self._runner = _LoopThread()
@@ -160,6 +197,11 @@ class JobManagerClient:
     @property
     def api_url(self) -> str:
         return self.url + API_PREFIX
+
+    # Who this client is lives in a `session.Login`, shared by the kernel's clients of one server.
+    email = _InLogin()
+    _password = _InLogin()
+    _token = _InLogin()
 
     @property
     def token(self) -> str | None:
@@ -257,6 +299,8 @@ class JobManagerClient:
                     auth: bool = True, expect: tuple[int, ...] = (200, 201, 202, 204)) -> Any:
         """One API call; on a 401 with a held password, log in again once and retry."""
         if auth and self._token is None:
+            self._pick_up_saved_login()
+        if auth and self._token is None:
             if self.email and self._password:
                 await self.login_async()
             else:
@@ -275,6 +319,12 @@ class JobManagerClient:
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    def _pick_up_saved_login(self) -> None:
+        """A login saved for this server since (`%qjm_login` in another kernel) is used; never another server's."""
+        saved = credentials.load(self.url)
+        if saved is not None and (self.email is None or self.email.lower() == saved.email.lower()):
+            self.email, self._token = saved.email, saved.token
 
     async def _gather(self, calls: list[Coroutine[Any, Any, T]]) -> list[T]:
         """Run per-job calls with bounded concurrency, results in input order."""
@@ -314,7 +364,7 @@ class JobManagerClient:
         body = response.json()
         self.email, self._password, self._token = email, password, body["access_token"]
         if save:
-            credentials.save(credentials.Credentials(url=self.url, email=email, token=self._token))
+            credentials.save(credentials.Credentials(url=self.url, email=email, token=body["access_token"]))
         return body
 
     login = _blocking(login_async)
@@ -325,7 +375,7 @@ class JobManagerClient:
         if everywhere and self._token:
             await self._call("POST", "auth/logout-all", expect=(200, 204))
         if self._token:
-            credentials.remove(self._token)
+            credentials.remove(self.url, self._token)
         self._token = None
         self._password = None
 
@@ -410,9 +460,7 @@ class JobManagerClient:
             result["merged"] += int(part.get("merged", 0))
         local = [(leaf.job, rec["job_id"]) for leaf, rec in zip(leaves, records) if rec.get("source") == "local"]
         if local:
-            from .local import watcher
-
-            watcher().watch(self, local)
+            SESSION.watch_local(self.report_status, local)
         return result
 
     async def register_job_async(self, job: Any, notify_status: Any = None, *, label: str | None = None,
@@ -510,9 +558,7 @@ class JobManagerClient:
     async def delete_job_async(self, job_id: Any) -> int:
         """Stop watching jobs (ids, job objects, nested lists); nothing happens on IBM's side."""
         ids = list(iter_ids(job_id))
-        from .local import forget
-
-        forget(ids)
+        SESSION.forget_local(ids)
         await self._gather([self._call("DELETE", f"jobs/{j}") for j in ids])
         return len(ids)
 
@@ -520,9 +566,7 @@ class JobManagerClient:
 
     async def delete_all_job_async(self) -> int:
         """Stop watching every job of the account; returns how many were deleted."""
-        from .local import forget
-
-        forget(None)
+        SESSION.forget_local(None)
         result = await self._call("DELETE", "jobs")
         return int((result or {}).get("deleted", 0))
 

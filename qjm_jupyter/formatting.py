@@ -34,7 +34,7 @@ def record(data: Mapping[str, Any]) -> str:
     return "\n".join(f"{k.ljust(width)}  {cell(v)}" for k, v in data.items())
 
 
-JOB_COLUMNS: list[tuple[str, str]] = [
+JOB_COLUMNS: tuple[tuple[str, str], ...] = (
     ("job_id", "job id"),
     ("label", "label"),
     ("backend", "backend"),
@@ -43,4 +43,4 @@ JOB_COLUMNS: list[tuple[str, str]] = [
     ("group", "group"),
     ("registered_at", "registered"),
     ("updated_at", "last change"),
-]
+)

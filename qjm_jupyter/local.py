@@ -2,22 +2,23 @@
 
 The server cannot see a job that lives in this process, so ONE daemon thread polls the
 jobs' `status()` (a local call, no network) about every half second and reports each
-change to the server with `report_status`; the server then mails as for IBM jobs. The
-thread exits when every watched job is final and starts again when new jobs arrive.
+change through a `report(job_id, status, reason)` callable (a client's `report_status`);
+the server then mails as for IBM jobs. The thread exits when every watched job is final
+and starts again when new jobs arrive. The kernel's one watcher lives in `session.py`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .statuses import UnknownStatus, is_final, normalize_status
 
-if TYPE_CHECKING:
-    from .client import JobManagerClient
+# report(job_id, status, reason): tell the server; raises when it could not.
+Report = Callable[[str, str, "str | None"], Any]
 
 log = logging.getLogger("qjm_jupyter.local")
 
@@ -27,7 +28,7 @@ MAX_REPORT_FAILURES = 20  # then give up on that job (server gone for ~10 s of t
 
 @dataclass
 class Watched:
-    client: JobManagerClient
+    report: Report
     job: Any
     job_id: str
     reported: str | None = None
@@ -74,10 +75,10 @@ class LocalWatcher:
         with self._lock:
             return list(self._jobs)
 
-    def watch(self, client: JobManagerClient, jobs: Iterable[tuple[Any, str]]) -> None:
+    def watch(self, report: Report, jobs: Iterable[tuple[Any, str]]) -> None:
         with self._lock:
             for job, job_id in jobs:
-                self._jobs[job_id] = Watched(client, job, job_id)
+                self._jobs[job_id] = Watched(report, job, job_id)
             self._stop.clear()
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="qjm-local-jobs", daemon=True)
@@ -121,7 +122,7 @@ class LocalWatcher:
             if status is None or status == item.reported:
                 continue
             try:
-                item.client.report_status(item.job_id, status, reason)
+                item.report(item.job_id, status, reason)
             except Exception as exc:  # noqa: BLE001 - keep watching; the server may come back
                 item.failures += 1
                 log.warning("qjm: could not report %s of local job %s: %s", status, item.job_id, exc)
@@ -143,24 +144,3 @@ class LocalWatcher:
                     return
             self._wake.wait(self.interval)
 
-
-_watcher: LocalWatcher | None = None
-_watcher_lock = threading.Lock()
-
-
-def watcher() -> LocalWatcher:
-    global _watcher
-    with _watcher_lock:
-        if _watcher is None:
-            _watcher = LocalWatcher()
-        return _watcher
-
-
-def forget(job_ids: Iterable[str] | None) -> None:
-    if _watcher is not None:
-        _watcher.forget(job_ids)
-
-
-def shutdown() -> None:
-    if _watcher is not None:
-        _watcher.stop()

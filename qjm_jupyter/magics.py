@@ -18,26 +18,19 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from .client import JobManagerClient
 from .errors import QJMError
 from .jobs import is_job
+from .session import SESSION
 from .statuses import DEFAULT_NOTIFY_STATUS
 
-_client: JobManagerClient | None = None
-_tables: list[Any] = []
 MAX_DEPTH = 6
 
 
 def get_client() -> JobManagerClient:
-    """The client the magics share (settings from env / the credentials file)."""
-    global _client
-    if _client is None:
-        _client = JobManagerClient()
-    return _client
+    """The client the magics share (the kernel's session: see session.py)."""
+    return SESSION.client(JobManagerClient)
 
 
 def set_client(client: JobManagerClient | None) -> None:
-    global _client
-    if _client is not None and _client is not client:
-        _client.close()
-    _client = client
+    SESSION.set_client(client)
 
 
 def find_jobs(value: Any, depth: int = 0, seen: set[int] | None = None) -> Iterator[Any]:
@@ -123,17 +116,17 @@ class QJMMagics(Magics):
         never the password.
         """
         args = parse_argstring(self.qjm_login, line)
-        current = _client
-        url = args.url or (current.url if current is not None else None)
-        email = args.email or os.environ.get("QJM_EMAIL") or (current.email if current else None)
+        # No credentials given to the client: it is the kernel's login for its server, the
+        # same one a `client = JobManagerClient()` of this notebook uses (session.py).
+        client = JobManagerClient(url=args.url) if args.url else get_client()
+        email = args.email or os.environ.get("QJM_EMAIL") or client.email
         if not email:
             email = input("qjm email: ").strip()
         password = os.environ.get("QJM_PASSWORD") if email == os.environ.get("QJM_EMAIL") else None
         if not password:
             password = getpass.getpass(f"qjm password for {email}: ")
-        client = JobManagerClient(url=url, email=email, password=password)
         with friendly_errors():
-            client.login(save=True)
+            client.login(email, password, save=True)
         set_client(client)
         print(f"logged in to {client.url} as {email}")
 
@@ -226,22 +219,13 @@ class QJMMagics(Magics):
         from .widget import JobTable
 
         table = JobTable(get_client(), refresh=args.refresh)
-        _tables.append(table)
+        SESSION.add_table(table)
         return table
 
 
 def shutdown() -> None:
     """Stop everything the magics started (`%unload_ext qjm_jupyter`)."""
-    from . import local
-
-    for table in list(_tables):
-        try:
-            table.close()
-        except Exception:  # noqa: BLE001 - unloading must finish
-            pass
-    _tables.clear()
-    local.shutdown()
-    set_client(None)
+    SESSION.shutdown()
 
 
 __all__ = ["QJMMagics", "shutdown", "get_client", "set_client", "find_jobs", "summary", "DEFAULT_NOTIFY_STATUS"]

@@ -6,7 +6,9 @@ kernel side, where `%load_ext qjm_jupyter` must stay light.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 STATUSES: tuple[str, ...] = (
     "INITIALIZING",
@@ -22,15 +24,15 @@ DEFAULT_NOTIFY_STATUS: tuple[str, ...] = ("DONE", "ERROR", "CANCELLED")
 
 # Names other tools use for the same states: IBM's REST API (Completed, Failed),
 # qiskit's JobStatus and the older project's spelling (CANCELED).
-ALIASES: dict[str, str] = {
+ALIASES: Mapping[str, str] = MappingProxyType({
     "COMPLETED": "DONE",
     "FAILED": "ERROR",
     "CANCELED": "CANCELLED",
-}
+})
 
 # Rank of each status along a job's life; used to order "entered" statuses that were
 # skipped between two observations (QUEUED -> DONE passes RUNNING).
-ORDER: dict[str, int] = {
+ORDER: Mapping[str, int] = MappingProxyType({
     "INITIALIZING": 0,
     "VALIDATING": 1,
     "QUEUED": 2,
@@ -38,7 +40,7 @@ ORDER: dict[str, int] = {
     "DONE": 4,
     "ERROR": 4,
     "CANCELLED": 4,
-}
+})
 
 
 class UnknownStatus(ValueError):

@@ -7,6 +7,9 @@ kernel never blocks; `close()` stops it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import html
 import threading
 from typing import Any
@@ -14,9 +17,10 @@ from typing import Any
 import ipywidgets as w
 
 from .client import JobManagerClient
+from .session import SESSION
 from .statuses import STATUSES
 
-COLOURS: dict[str, str] = {
+COLOURS: Mapping[str, str] = MappingProxyType({
     "INITIALIZING": "#9e9e9e",
     "QUEUED": "#8a6d3b",
     "VALIDATING": "#9e9e9e",
@@ -24,7 +28,7 @@ COLOURS: dict[str, str] = {
     "DONE": "#2e7d32",
     "ERROR": "#c62828",
     "CANCELLED": "#ef6c00",
-}
+})
 HEADERS = ("label", "job id", "backend", "status", "notify on", "registered", "last change", "")
 ALL = "all"
 ACTIVE = "active"
@@ -52,9 +56,7 @@ class JobTable(w.VBox):
 
     def __init__(self, client: JobManagerClient | None = None, refresh: float = 5.0, **kwargs: Any) -> None:
         if client is None:
-            from .magics import get_client
-
-            client = get_client()
+            client = SESSION.client(JobManagerClient)
         self.client = client
         self.refresh_interval = float(refresh)
         self.jobs: list[dict[str, Any]] = []

@@ -17,7 +17,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {
@@ -142,10 +141,5 @@ def test_server_extension_has_no_import_circle() -> None:
     assert circles(import_graph("qjm_jupyter_server")) == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the kernel package's circles (client <-> local, magics <-> widget) are removed by the "
-    "session.py work of another branch (issue 14 item 3)",
-)
 def test_kernel_package_has_no_import_circle() -> None:
     assert circles(import_graph("qjm_jupyter")) == []

@@ -12,7 +12,7 @@ import os
 import sys
 import typing
 from collections.abc import Callable
-from dataclasses import MISSING, Field, fields
+from dataclasses import MISSING, Field, fields, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,9 +23,9 @@ from traitlets import Bool, Float, HasTraits, Int, List, TraitType, Type, Unicod
 
 from .api.openapi import build_openapi
 from .clock import SystemClock
-from .handlers import HANDLERS, STATIC_HANDLERS
+from .handlers import HANDLERS, MEMBER_HANDLERS, STATIC_HANDLERS
 from .secrets import KeyRing
-from .services import Services
+from .services import ServerStatus, Services
 from .settings import Settings, env_name
 from .version import __version__
 
@@ -103,7 +103,8 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
 
     store_class = Type(default_value=None, allow_none=True, config=True, help="A Store implementation to use instead of the one db_url selects (tests, plugins).")
 
-    services: Services
+    services: Services | None = None  # None on a member server (remote mode), which keeps no store
+    group: Any = None  # remote.GroupServer on a member server
     _openapi: dict[str, dict[str, Any]]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -114,6 +115,20 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
     def settings_now(self) -> Settings:
         """The configuration as it stands (config files, command line, QJM_* variables)."""
         return Settings.from_object(self)
+
+    @property
+    def mode(self) -> str:
+        """personal (own Lab), group (`jupyter qjm`, which turns other extensions off) or member (remote_url)."""
+        if self.remote_url:
+            return "member"
+        return "personal" if self.load_other_extensions else "group"
+
+    def status(self) -> ServerStatus:
+        """What `GET status` answers, in every mode."""
+        if self.services is None:
+            return ServerStatus(store="remote", watcher_running=False, mail_enabled=False, mode="member",
+                                remote_url=self.group.url)
+        return replace(self.services.status(), mode=self.mode)
 
     def links_base(self) -> str:
         """Where links in emails point: public_url, else the server's own URL once it is
@@ -155,11 +170,20 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
 
     # -- ExtensionApp hooks ----------------------------------------------------------------------
     def initialize_settings(self) -> None:
+        if self.remote_url:
+            from .remote import GroupServer
+
+            self.group = GroupServer(self.remote_url, local_base=self.serverapp.base_url,
+                                     connect_timeout=min(5.0, self.remote_timeout), read_timeout=self.remote_timeout)
+            self.log.info("qjm: member of the group server %s (no local store, watcher or mailer)", self.group.url)
+            return
         self.services = self.build_services()
         self.log.info("qjm: storage %s", _redact_url(self.db_url_now(self.services.settings)))
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend((handler.route, handler) for handler in [*HANDLERS, *STATIC_HANDLERS])
+        # A member forwards all of qjm/ (web UI files too: they match the group's pages).
+        routes = MEMBER_HANDLERS if self.remote_url else [*HANDLERS, *STATIC_HANDLERS]
+        self.handlers.extend((handler.route, handler) for handler in routes)
 
     def openapi(self, base_url: str) -> dict[str, Any]:
         """The OpenAPI document of the routes served, one per base_url (they never change)."""
@@ -168,10 +192,14 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
         return self._openapi[base_url]
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        if self.services is None:
+            return
         await self.services.start_background()
         self.log.info("qjm: watcher and mailer started (poll every %ss)", self.services.settings.poll_interval)
 
     async def stop_extension(self) -> None:
+        if self.group is not None:
+            await self.group.aclose()
         services = getattr(self, "services", None)
         if services is not None:
             await services.close()

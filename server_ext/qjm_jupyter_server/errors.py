@@ -69,3 +69,17 @@ class TooManyRequests(QJMError):
 class ServiceUnavailable(QJMError):
     status = 503
     code = "unavailable"
+
+
+class BadGateway(QJMError):
+    """The group server this member's Jupyter server forwards to refused or dropped the connection."""
+
+    status = 502
+    code = "group_server_unreachable"
+
+
+class GatewayTimeout(QJMError):
+    """The group server accepted no connection, or sent no answer, within the forwarding timeouts."""
+
+    status = 504
+    code = "group_server_timeout"

@@ -35,9 +35,11 @@ def worker_name() -> str:
 
 @dataclass(frozen=True)
 class ServerStatus:
-    store: str  # the Store class: SQLiteStore or MongoStore
+    store: str  # the Store class: SQLiteStore or MongoStore ("remote" on a member server)
     watcher_running: bool
     mail_enabled: bool
+    mode: str = "personal"  # personal | group | member (the app knows which)
+    remote_url: str | None = None  # the group server of a member server
 
 
 @dataclass

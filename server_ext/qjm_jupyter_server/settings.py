@@ -99,6 +99,16 @@ class Settings:
         "(keep it above the longest send of a burst).",
     )
     templates_dir: str = setting("", "Directory with email templates that override the built-in ones.")
+    # -- remote mode (a member's Jupyter server) ---------------------------------------------------
+    remote_url: str = setting(
+        "",
+        "URL of a group server (`jupyter qjm`). When set, this server keeps no store and runs no watcher or "
+        "mailer: it forwards {base_url}qjm/ (API and web UI) to the group server, and its panel and kernels "
+        "use the group's accounts and jobs.",
+    )
+    remote_timeout: float = setting(
+        30.0, "Seconds the group server may take to answer a forwarded request (connecting: at most 5 s)."
+    )
 
     def __post_init__(self) -> None:
         security = self.smtp_security.lower()

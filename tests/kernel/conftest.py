@@ -69,6 +69,16 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return d
 
 
+@pytest.fixture(autouse=True)
+def fresh_session() -> Iterator[None]:
+    """Each test starts as a new kernel would: no shared logins, client, tables or watcher."""
+    from qjm_jupyter.session import SESSION
+
+    SESSION.shutdown()
+    yield
+    SESSION.shutdown()
+
+
 @pytest.fixture(scope="module")
 def kernel_smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SMTPTestServer]:
     """aiosmtpd on 127.0.0.1 (plain, a local relay), shared by a test module."""

@@ -161,7 +161,7 @@ def test_credentials_file_holds_a_token_never_the_password(account: Account, con
     assert path.parent == config_dir
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     data = json.loads(path.read_text())
-    assert data == {"url": account.url, "email": account.email, "token": client.token}
+    assert data == {"servers": {account.url: {"email": account.email, "token": client.token}}}
     assert account.password not in path.read_text()
     # a fresh client with no arguments picks the session up
     fresh = JobManagerClient(timeout=20)

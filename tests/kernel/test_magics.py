@@ -59,9 +59,9 @@ def test_magics_in_a_real_kernel(account: Account, kernel_smtp, config_dir: Path
         "t = %qjm_jobs --refresh 0\nt.refresh()\nprint(sorted(j['job_id'][:3] for j in t.jobs), t.message.value)",
         "import json\nprint(json.dumps([runs['a'].job_id(), runs['b'][0].job_id()]))",
         "%qjm_watch 'mg-1' --on FINISHED",
-        "import time, threading\nfrom qjm_jupyter import local\n"
+        "import time, threading\nfrom qjm_jupyter.session import SESSION\n"
         "deadline = time.monotonic() + 30\n"
-        "while local.watcher().running and time.monotonic() < deadline: time.sleep(0.2)\n"
+        "while SESSION.watcher().running and time.monotonic() < deadline: time.sleep(0.2)\n"
         "%unload_ext qjm_jupyter\n"
         "print(sorted(t.name for t in threading.enumerate() if t.name.startswith('qjm')))",
     ], client_env(account, config_dir), monkeypatch, tmp_path)
@@ -78,7 +78,7 @@ def test_magics_in_a_real_kernel(account: Account, kernel_smtp, config_dir: Path
     assert mails, [m["Subject"] for m in kernel_smtp.messages]
     assert "DONE" in str(mails[0]["Subject"]).upper() or "DONE" in body_text(mails[0]).upper()
     creds = json.loads((config_dir / "credentials.json").read_text())
-    assert creds["email"] == account.email and "password" not in creds
+    assert creds["servers"][account.url]["email"] == account.email and "password" not in json.dumps(creds)
 
 
 def test_load_ext_stays_light() -> None:

@@ -65,9 +65,9 @@ def test_local_watcher_reports_changes_until_final(account: Account, config_dir)
     job = FakeAerJob("loc-1", statuses=["QUEUED", "QUEUED", "RUNNING", "DONE"])
     reg = client.register_job(job, ["RUNNING", "DONE"])
     assert reg["jobs"][0]["source"] == "local"
-    from qjm_jupyter import local
+    from qjm_jupyter.session import SESSION
 
-    watcher = local.watcher()
+    watcher = SESSION.watcher()
     deadline = time.monotonic() + 30
     while watcher.running and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -81,7 +81,7 @@ def test_local_watcher_reports_changes_until_final(account: Account, config_dir)
 def test_local_watcher_survives_an_unreachable_server(config_dir) -> None:  # type: ignore[no-untyped-def]
     w = LocalWatcher(interval=0.01)
     client = JobManagerClient(url="http://127.0.0.1:9/", token="t", timeout=2)
-    w.watch(client, [(FakeAerJob("x", statuses=["RUNNING"]), "x")])
+    w.watch(client.report_status, [(FakeAerJob("x", statuses=["RUNNING"]), "x")])
     for _ in range(3):
         w.poll_once()
     assert w.reports == 0 and w.watched_ids() == ["x"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .base import QJMHandler
 from . import admin, auth, jobs, me, notifications, pages, webui
 from .openapi import OpenAPIHandler, UnknownRouteHandler
+from .forward import ForwardHandler
 from .status import StatusHandler
 
 HANDLERS: list[type[QJMHandler]] = [
@@ -22,3 +25,6 @@ HANDLERS: list[type[QJMHandler]] = [
 
 # Not QJMHandlers (no JSON, no store): the web UI bundle's files.
 STATIC_HANDLERS = webui.STATIC_HANDLERS
+
+# A member server (remote mode) answers its status and forwards the rest of qjm/ to its group server.
+MEMBER_HANDLERS: list[type[Any]] = [StatusHandler, ForwardHandler]

@@ -122,7 +122,8 @@ class QJMHandler(ExtensionHandlerMixin, APIHandler):
             length = int(self.request.headers.get("Content-Length") or 0)
             if length > MAX_BODY_BYTES or len(self.request.body or b"") > MAX_BODY_BYTES:
                 raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes", field="body")
-            await self.services.ensure_open()
+            if self.services is not None:  # None on a member server, which only answers its status
+                await self.services.ensure_open()
             op = self.op
             if op is not None and op.auth:
                 self._account = await self.services.accounts.authenticate(self._bearer_token())

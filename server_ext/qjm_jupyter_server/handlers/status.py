@@ -1,10 +1,15 @@
-"""`GET qjm/api/status`: is the extension up, and which store does it use (no auth)."""
+"""`GET qjm/api/status`: is the extension up, in which mode, and which store does it use (no auth).
+
+Answered locally in every mode, also on a member server (which forwards the rest of
+qjm/ to its group server): it is how a client learns where its qjm data lives.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ..version import __version__
 from ..api.spec import Op
@@ -14,9 +19,14 @@ from .base import QJMHandler
 class StatusResponse(BaseModel):
     name: str = "qjm-jupyter"
     version: str = __version__
-    store: str
+    store: str = Field(description="The store class; 'remote' on a member server, which keeps none.")
     watcher_running: bool
     mail_enabled: bool
+    mode: Literal["personal", "group", "member"] = Field(
+        description="personal: the extension in someone's own Jupyter server; group: `jupyter qjm`; "
+        "member: a Jupyter server forwarding qjm/ to the group server at remote_url."
+    )
+    remote_url: str | None = Field(default=None, description="The group server a member server forwards to.")
 
 
 class StatusHandler(QJMHandler):
@@ -24,4 +34,4 @@ class StatusHandler(QJMHandler):
     spec = {"get": Op("Server status", response=StatusResponse, auth=False, tags=("meta",))}
 
     def get(self) -> None:
-        self.send(StatusResponse(**asdict(self.services.status())))
+        self.send(StatusResponse(**asdict(self.extensionapp.status())))  # type: ignore[attr-defined]
