@@ -1,224 +1,136 @@
-"""Accounts: register, login, JWTs, verification, reset, profile, admin. No tornado.
+"""Accounts: register, login, verification, reset, profile, admin. No tornado.
 
-Choices that matter for security (after OWASP ASVS 5.0 V6 "Authentication" and the
-OWASP Forgot Password Cheat Sheet, https://cheatsheetseries.owasp.org/cheatsheets/Forgot_Password_Cheat_Sheet.html):
+`AccountService` is the façade the handlers call; the parts with one job each live
+beside it: `passwords` (bcrypt, bounded), `tokens` (JWTs, `hash_token`), `throttle`
+(store-backed windows). Choices that matter for security (after OWASP ASVS 5.0 V6
+"Authentication" and the OWASP Forgot Password Cheat Sheet,
+https://cheatsheetseries.owasp.org/cheatsheets/Forgot_Password_Cheat_Sheet.html):
 - No answer reveals whether an email has an account: register, forgot and
-  verify-request always say the same thing, and login runs a bcrypt check even for
-  unknown addresses.
-- A JWT is only as good as the user's `token_version` (`tv` claim): logout-all, a
-  password change or reset and deactivation bump it, so old tokens really die.
-- Emailed tokens are opaque, random, single use and stored only as their SHA-256.
-- Throttling counters live in the store, so they hold across restarts and processes.
+  verify-request always say the same thing; forgot and verify-request also take the
+  same time (the lookup and the mail happen after the answer), and login runs a bcrypt
+  check even for unknown addresses.
+- Every throttle counts an attempt before the work it guards (one atomic store write),
+  so concurrent attempts count exactly like sequential ones.
+- Wrong passwords are limited per (account, client): a stranger slows themselves down,
+  not the owner elsewhere; the per-account limit is high and only slows a distributed attack.
+- A credential change (password reset or change, email change, logout-all) revokes every
+  session (`token_version`) and every emailed link issued before it.
+- Configured admin addresses become admins only once verified.
+- Emailed tokens are opaque, random, single use, stored only as their SHA-256, and
+  sealed (encrypted) in the outbox row until sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import functools
-import hashlib
 import logging
-import os
 import secrets
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-import bcrypt
-import jwt
-
+from .addresses import normalize_email
 from .clock import Clock
 from .domain import ActionToken, Notification, TokenPurpose, User, new_id
-from .errors import AlreadyExists, Forbidden, InvalidInput, NotFound, QJMError, TooManyRequests, Unauthorized
+from .errors import (
+    AlreadyExists,
+    Busy,
+    Forbidden,
+    InvalidActionToken,
+    InvalidInput,
+    NotFound,
+    Overloaded,
+    TooManyRequests,
+    Unauthorized,
+    WrongPassword,
+)
 from .notify.messages import MessageFactory
+from .notify.sealing import seal
+from .passwords import PasswordHasher
 from .secrets import KeyRing
 from .settings import Settings
 from .store import Conflict, Store
+from .throttle import Throttle, throttle_key
+from .tokens import LoginResult, TokenIssuer, hash_token
+
+__all__ = ["ACCEPTED", "AccountService", "LoginResult", "hash_token"]
 
 log = logging.getLogger("qjm")
 
-AUDIENCE = "qjm"
-ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud", "tv"]
-MAX_TOKEN_CHARS = 4096
-# How many emails one address may be sent per throttle window by the public routes
-# (register / verify / forgot), whoever asks: stops using us to flood an inbox.
+# Mail budgets, per hour: how many emails one address may be sent by the public routes
+# and email changes, whoever asks (stops using us to flood an inbox), and how many
+# account emails one account may cause (stops one account mailing many addresses).
+MAIL_WINDOW_MS = 3_600_000
 MAILS_PER_RECIPIENT = 5
+MAILS_PER_ACCOUNT = 5
 # Register is throttled per client address too, more loosely than login (a class
 # signing up from one NAT address is normal).
 REGISTER_FACTOR = 5
+# Wrong passwords for one account from all clients together: high, so a stranger cannot
+# lock the owner out, yet a distributed guessing attack is slowed down.
+ACCOUNT_FACTOR = 10
+# Progressive delay per (account, client): `limit` wrong passwords within a minute cost
+# a wait for the minute's end, twice that within the window a wait for the window's end.
+QUICK_WINDOW_MS = 60_000
 
 ACCEPTED = "If the address can receive mail, a message is on its way; follow its link to continue."
-
-
-class InvalidActionToken(QJMError):
-    status = 400
-    code = "invalid_token"
-
-
-class WrongPassword(QJMError):
-    """The current password of a logged-in user was wrong (not a token problem, so not 401)."""
-
-    status = 403
-    code = "wrong_password"
-
-
-def _prehash(password: str) -> bytes:
-    """SHA-256 then base64 (44 bytes): bcrypt sees every character of any password and
-    never hits its 72-byte limit, which bcrypt 5 turns into an error."""
-    return base64.b64encode(hashlib.sha256(password.encode("utf-8")).digest())
-
-
-T = TypeVar("T")
-_HASH_POOL: ThreadPoolExecutor | None = None
-
-
-async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
-    """Run bcrypt on a small pool of its own, one worker fewer than the cores: a burst of
-    logins then queues behind itself instead of taking every core from the event loop
-    (asyncio.to_thread's shared pool would run up to cores + 4 hashes at once)."""
-    global _HASH_POOL
-    if _HASH_POOL is None:
-        workers = max(1, (os.cpu_count() or 2) - 1)
-        _HASH_POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qjm-bcrypt")
-    return await asyncio.get_running_loop().run_in_executor(_HASH_POOL, functools.partial(fn, *args))
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def _key_hash(kind: str, value: str) -> str:
-    """Throttle keys without emails or addresses in clear in the database."""
-    return f"{kind}:{hashlib.sha256(value.encode('utf-8')).hexdigest()[:32]}"
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    access_token: str
-    expires_in: int
-    user: User
+BAD_LINK = "this link is invalid, used or expired; ask for a new one"
+PURPOSES: tuple[TokenPurpose, ...] = ("verify", "reset")
 
 
 class AccountService:
     def __init__(self, store: Store, keyring: KeyRing, messages: MessageFactory, settings: Settings, clock: Clock) -> None:
-        self.store, self.keyring, self.messages, self.settings, self.clock = store, keyring, messages, settings, clock
-        self._dummy_hash: tuple[int, bytes] | None = None
+        self.store, self.keyring, self.messages, self.clock = store, keyring, messages, clock
+        self.settings = settings
+        self.passwords = PasswordHasher(
+            rounds=lambda: self.settings.bcrypt_rounds,
+            queue=lambda: self.settings.login_queue,
+            per_client=lambda: self.settings.login_per_client,
+        )
+        self.throttle = Throttle(store, clock)
+        self._mail_tasks: set[asyncio.Task[None]] = set()
 
-    # -- passwords ----------------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self._settings = value
+        self.tokens = TokenIssuer(self.keyring, value, self.clock)
+
+    @property
+    def _window_ms(self) -> int:
+        return int(self.settings.login_fail_window) * 1000
+
+    # -- passwords and tokens (the parts) ----------------------------------------------------------
     async def hash_password(self, password: str) -> str:
-        rounds = self.settings.bcrypt_rounds
-        digest = await _off_loop(bcrypt.hashpw, _prehash(password), bcrypt.gensalt(rounds))
-        return digest.decode("ascii")
+        return await self.passwords.hash(password)
 
     async def check_password(self, password: str, password_hash: str | None) -> bool:
-        """Constant work whether or not the account exists (a dummy hash stands in)."""
-        if password_hash is None:
-            target = await self._dummy()
-        else:
-            target = password_hash.encode("ascii")
-        try:
-            ok = await _off_loop(bcrypt.checkpw, _prehash(password), target)
-        except ValueError:  # a corrupt stored hash: refuse, don't 500
-            log.error("qjm: a stored password hash is not a bcrypt hash")
-            ok = False
-        return ok and password_hash is not None
+        return await self.passwords.check(password, password_hash)
 
-    async def _dummy(self) -> bytes:
-        rounds = self.settings.bcrypt_rounds
-        if self._dummy_hash is None or self._dummy_hash[0] != rounds:
-            value = await _off_loop(bcrypt.hashpw, _prehash(secrets.token_urlsafe(16)), bcrypt.gensalt(rounds))
-            self._dummy_hash = (rounds, value)
-        return self._dummy_hash[1]
-
-    # -- JWT ----------------------------------------------------------------------------------
     def issue_token(self, user: User) -> LoginResult:
-        now = self.clock.now_ms() // 1000
-        lifetime = int(self.settings.jwt_lifetime)
-        claims = {
-            "sub": user.id,
-            "iat": now,
-            "exp": now + lifetime,
-            "iss": self.settings.jwt_issuer,
-            "aud": AUDIENCE,
-            "tv": user.token_version,
-        }
-        token = jwt.encode(claims, self.keyring.jwt_secret, algorithm=ALGORITHM)
-        return LoginResult(access_token=token, expires_in=lifetime, user=user)
-
-    def _decode(self, bearer_token: str) -> dict[str, Any]:
-        if not bearer_token or len(bearer_token) > MAX_TOKEN_CHARS:
-            raise Unauthorized("invalid access token")
-        try:
-            claims = jwt.decode(
-                bearer_token,
-                self.keyring.jwt_secret,
-                algorithms=[ALGORITHM],
-                audience=AUDIENCE,
-                issuer=self.settings.jwt_issuer,
-                # exp/iat are checked below against our clock (one time source for issue and check)
-                options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False, "enforce_minimum_key_length": True},
-            )
-        except jwt.PyJWTError:
-            raise Unauthorized("invalid access token; log in again") from None
-        now = self.clock.now_ms() // 1000
-        exp, iat, sub, tv = claims.get("exp"), claims.get("iat"), claims.get("sub"), claims.get("tv")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (exp, iat, tv)) or not isinstance(sub, str):
-            raise Unauthorized("invalid access token; log in again")
-        if now >= exp:  # type: ignore[operator]
-            raise Unauthorized("access token expired; log in again")
-        if iat > now + 60:  # type: ignore[operator]
-            raise Unauthorized("access token issued in the future")
-        return claims
+        return self.tokens.issue(user)
 
     async def authenticate(self, bearer_token: str) -> User:
         """Verify a JWT (HS256 pinned, exp/iat/sub/tv) and return the active user; raises Unauthorized."""
-        claims = self._decode(bearer_token)
+        claims = self.tokens.decode(bearer_token)
         user = await self.store.get_user(claims["sub"])
         if user is None or not user.is_active or user.token_version != claims["tv"]:
             raise Unauthorized("access token revoked; log in again")
         return user
 
-    # -- throttling -----------------------------------------------------------------------------
-    @property
-    def _window_ms(self) -> int:
-        return int(self.settings.login_fail_window) * 1000
-
-    async def _check_throttle(self, key: str, limit: int) -> None:
-        state = await self.store.throttle_get(key)
-        if state is None:
-            return
-        now = self.clock.now_ms()
-        end = state.window_start + self._window_ms
-        if state.count >= limit and now < end:
-            raise TooManyRequests("too many attempts; try again later", retry_after=-(-(end - now) // 1000))
-
-    async def _hit_and_check(self, key: str, limit: int) -> None:
-        """Count a request against a per-window budget; 429 once it is spent."""
-        await self._check_throttle(key, limit)
-        await self.store.throttle_hit(key, self.clock.now_ms(), self._window_ms)
-
-    async def _within_mail_budget(self, email: str) -> bool:
-        state = await self.store.throttle_hit(_key_hash("mail-to", email), self.clock.now_ms(), self._window_ms)
-        if state.count > MAILS_PER_RECIPIENT:
-            log.warning("qjm: mail to one recipient throttled (%d requests in the window)", state.count)
+    # -- mail ------------------------------------------------------------------------------------------
+    async def _mail_budget(self, email: str, user: User | None = None) -> bool:
+        """Count one account email to `email` (and caused by `user`); False once spent."""
+        if await self.throttle.take(throttle_key("mail-to", email), MAILS_PER_RECIPIENT, MAIL_WINDOW_MS) is None:
+            log.warning("qjm: account mail to one recipient throttled")
+            return False
+        if user is not None and await self.throttle.take(throttle_key("mail-acct", user.id), MAILS_PER_ACCOUNT, MAIL_WINDOW_MS) is None:
+            log.warning("qjm: account mail caused by account %s throttled", user.id)
             return False
         return True
 
-    async def _check_login_throttle(self, email: str, client: str) -> tuple[str, str]:
-        acct, addr = _key_hash("login-acct", email), _key_hash("login-ip", client)
-        limit = self.settings.login_fail_limit
-        await self._check_throttle(acct, limit)
-        await self._check_throttle(addr, limit)
-        return acct, addr
-
-    async def _count_failure(self, *keys: str) -> None:
-        now = self.clock.now_ms()
-        for key in keys:
-            await self.store.throttle_hit(key, now, self._window_ms)
-
-    # -- emailed tokens ---------------------------------------------------------------------------
     async def _new_action_token(self, user: User, purpose: TokenPurpose, data: Mapping[str, Any] | None = None) -> str:
         token = secrets.token_urlsafe(32)
         now = self.clock.now_ms()
@@ -235,25 +147,58 @@ class AccountService:
         )
         return token
 
-    async def _consume(self, token: str, purpose: TokenPurpose) -> tuple[ActionToken, User]:
-        found = await self.store.consume_action_token(hash_token(token), purpose, self.clock.now_ms())
-        if found is None:
-            raise InvalidActionToken("this link is invalid, used or expired; ask for a new one", field="token")
-        await self.store.delete_action_tokens(found.user_id, purpose)
-        user = await self.store.get_user(found.user_id)
-        if user is None or not user.is_active:
-            raise InvalidActionToken("this link is invalid, used or expired; ask for a new one", field="token")
-        return found, user
-
-    async def _send(self, build: Callable[[], Notification]) -> None:
-        await self.store.enqueue([build()])
+    async def _send_link(self, build: Callable[[], Notification]) -> None:
+        """A mail carrying a link: sealed, so the token is not at rest in clear."""
+        await self.store.enqueue([seal(self.keyring, build())])
 
     async def _notice(self, user: User, subject: str, body: str) -> None:
         """Security notices are best effort: a broken template must not undo a password change."""
         try:
-            await self.store.enqueue([self.messages.account_notice(user, subject, body, self.clock.now_ms())])  # type: ignore[attr-defined]
+            await self.store.enqueue([self.messages.account_notice(user, subject, body, self.clock.now_ms())])
         except Exception:  # noqa: BLE001
             log.exception("qjm: could not queue the account notice %r", subject)
+
+    def _after_answer(self, work: Callable[[], Any]) -> None:
+        """Run `work` after the request is answered, so the answer takes the same time
+        whether or not the address has an account (the lookup and the mail are the difference)."""
+
+        async def run() -> None:
+            try:
+                await work()
+            except Exception:  # noqa: BLE001 - nobody is waiting for it; log it
+                log.exception("qjm: account mail work failed")
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._mail_tasks.add(task)
+        task.add_done_callback(self._mail_tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait for account mail work started by answered requests (tests, shutdown)."""
+        while self._mail_tasks:
+            await asyncio.gather(*list(self._mail_tasks), return_exceptions=True)
+
+    async def _consume(self, token: str, purpose: TokenPurpose) -> tuple[ActionToken, User]:
+        found = await self.store.consume_action_token(hash_token(token), purpose, self.clock.now_ms())
+        if found is None:
+            raise InvalidActionToken(BAD_LINK, field="token")
+        await self.store.delete_action_tokens(found.user_id, purpose)
+        user = await self.store.get_user(found.user_id)
+        if user is None or not user.is_active:
+            raise InvalidActionToken(BAD_LINK, field="token")
+        return found, user
+
+    async def _revoke_everything(self, user_id: str, now: int) -> User | None:
+        """A credential changed: every emailed link and every session issued before dies."""
+        for purpose in PURPOSES:
+            await self.store.delete_action_tokens(user_id, purpose)
+        return await self.store.bump_token_version(user_id, now)
+
+    def _verified(self, email: str) -> dict[str, Any]:
+        """Changes that mark `email` verified: a configured admin address becomes admin only now."""
+        changes: dict[str, Any] = {"is_verified": True}
+        if email in self.settings.admin_emails:
+            changes["is_admin"] = True
+        return changes
 
     # -- key handling -------------------------------------------------------------------------------
     def _key_changes(self, user_id: str, key: str | None) -> dict[str, Any]:
@@ -276,10 +221,13 @@ class AccountService:
         ibm_quantum_token: str | None = None,
         default_instance: str | None = None,
     ) -> str:
-        """Always the same answer; only the mailbox learns whether the account existed."""
-        email = email.strip().lower()
-        await self._hit_and_check(_key_hash("register-ip", client), self.settings.login_fail_limit * REGISTER_FACTOR)
-        password_hash = await self.hash_password(password)  # same work on both paths
+        """Always the same answer; only the mailbox learns whether the account existed.
+        Never an admin here: a configured admin address becomes one once verified."""
+        await self.throttle.take_or_raise(
+            throttle_key("register-ip", client), self.settings.login_fail_limit * REGISTER_FACTOR, self._window_ms
+        )
+        async with self.passwords.client_slot(client):
+            password_hash = await self.hash_password(password)  # same work on both paths
         now = self.clock.now_ms()
         existing = await self.store.get_user_by_email(email)
         if existing is None:
@@ -289,7 +237,6 @@ class AccountService:
                 password_hash=password_hash,
                 created_at=now,
                 updated_at=now,
-                is_admin=email in self.settings.admin_emails,
                 default_instance=default_instance,
                 notify_default=list(self.settings.default_notify_status),
             )
@@ -301,11 +248,11 @@ class AccountService:
             except Conflict:
                 existing = await self.store.get_user_by_email(email)
             else:
-                if await self._within_mail_budget(email):
+                if await self._mail_budget(email):
                     token = await self._new_action_token(user, "verify")
-                    await self._send(lambda: self.messages.verify_email(user, token, user.email, now))
+                    await self._send_link(lambda: self.messages.verify_email(user, token, user.email, now))
                 return ACCEPTED
-        if existing is not None and await self._within_mail_budget(email):
+        if existing is not None and await self._mail_budget(email):
             await self._notice(
                 existing,
                 "Someone tried to register with your address",
@@ -316,31 +263,51 @@ class AccountService:
         return ACCEPTED
 
     async def login(self, email: str, password: str, client: str) -> LoginResult:
-        email = email.strip().lower()
-        acct, addr = await self._check_login_throttle(email, client)
-        user = await self.store.get_user_by_email(email)
-        ok = await self.check_password(password, user.password_hash if user else None)
+        limit, window = self.settings.login_fail_limit, self._window_ms
+        budgets = (
+            (throttle_key("login-ip", client), limit, window),
+            (throttle_key("login-pair-quick", email, client), limit, QUICK_WINDOW_MS),
+            (throttle_key("login-pair", email, client), 2 * limit, window),
+            (throttle_key("login-acct", email), limit * ACCOUNT_FACTOR, window),
+        )
+        # Every attempt is counted first, one atomic write per budget, so attempts in
+        # flight together count exactly like attempts made one after another.
+        taken = [await self.throttle.take_or_raise(key, budget, span) for key, budget, span in budgets]
+        try:
+            async with self.passwords.client_slot(client):
+                user = await self.store.get_user_by_email(email)
+                ok = await self.check_password(password, user.password_hash if user else None)
+        except (Busy, Overloaded):
+            for state in taken:  # the password was never checked: the attempt does not count
+                await self.throttle.refund(state)
+            raise
         if not ok or user is None:
-            await self._count_failure(acct, addr)
             raise Unauthorized("wrong email or password")
         if not user.is_active:
             raise Forbidden("this account is deactivated; ask an administrator", code="deactivated")
-        await self.store.throttle_clear(acct)
+        # A correct password gives back its attempt, and clears this client's record for the account.
+        await self.throttle.refund(taken[0])
+        await self.throttle.refund(taken[3])
+        for key, _, _ in budgets[1:3]:
+            await self.throttle.clear(key)
         return self.issue_token(user)
 
     async def logout_all(self, user: User) -> None:
-        await self.store.bump_token_version(user.id, self.clock.now_ms())
+        await self._revoke_everything(user.id, self.clock.now_ms())
 
     # -- verification ------------------------------------------------------------------------------
     async def request_verification(self, email: str, client: str) -> str:
-        email = email.strip().lower()
-        await self._hit_and_check(_key_hash("mail-ip", client), self.settings.login_fail_limit)
+        await self.throttle.take_or_raise(throttle_key("mail-ip", client), self.settings.login_fail_limit, self._window_ms)
+        if await self._mail_budget(email):
+            self._after_answer(lambda: self._send_verification(email))
+        return ACCEPTED
+
+    async def _send_verification(self, email: str) -> None:
         user = await self.store.get_user_by_email(email)
-        if user is not None and user.is_active and not user.is_verified and await self._within_mail_budget(email):
+        if user is not None and user.is_active and not user.is_verified:
             token = await self._new_action_token(user, "verify")
             now = self.clock.now_ms()
-            await self._send(lambda: self.messages.verify_email(user, token, user.email, now))
-        return ACCEPTED
+            await self._send_link(lambda: self.messages.verify_email(user, token, user.email, now))
 
     async def confirm_verification(self, token: str) -> User:
         found, user = await self._consume(token, "verify")
@@ -349,39 +316,45 @@ class AccountService:
         if isinstance(new_email, str) and new_email != user.email:
             old = user
             try:
-                updated = await self.store.update_user(user.id, {"email": new_email, "is_verified": True, "updated_at": now})
+                updated = await self.store.update_user(user.id, {"email": new_email, **self._verified(new_email), "updated_at": now})
             except Conflict:
                 raise AlreadyExists("that address now belongs to another account", field="email") from None
             if updated is None:
-                raise InvalidActionToken("this link is invalid, used or expired; ask for a new one", field="token")
+                raise InvalidActionToken(BAD_LINK, field="token")
+            # the address is a credential: every session and link issued before dies
+            updated = await self._revoke_everything(user.id, now) or updated
             await self._notice(
                 old,
                 "Your qjm-jupyter email address was changed",
-                f"The address of your account is now {new_email}. If you did not ask for this, reset your password.",
+                f"The address of your account is now {new_email}, and every session was logged out. "
+                "If you did not ask for this, reset your password.",
             )
             return updated
-        updated = await self.store.update_user(user.id, {"is_verified": True, "updated_at": now})
+        updated = await self.store.update_user(user.id, {**self._verified(user.email), "updated_at": now})
         return updated or user
 
     # -- password reset ------------------------------------------------------------------------------
     async def forgot_password(self, email: str, client: str) -> str:
-        email = email.strip().lower()
-        await self._hit_and_check(_key_hash("mail-ip", client), self.settings.login_fail_limit)
+        await self.throttle.take_or_raise(throttle_key("mail-ip", client), self.settings.login_fail_limit, self._window_ms)
+        if await self._mail_budget(email):
+            self._after_answer(lambda: self._send_reset(email))
+        return ACCEPTED
+
+    async def _send_reset(self, email: str) -> None:
         user = await self.store.get_user_by_email(email)
-        if user is not None and user.is_active and await self._within_mail_budget(email):
+        if user is not None and user.is_active:
             token = await self._new_action_token(user, "reset")
             now = self.clock.now_ms()
-            await self._send(lambda: self.messages.reset_password(user, token, now))
-        return ACCEPTED
+            await self._send_link(lambda: self.messages.reset_password(user, token, now))
 
     async def reset_password(self, token: str, password: str) -> str:
         _, user = await self._consume(token, "reset")
         now = self.clock.now_ms()
         password_hash = await self.hash_password(password)
         # receiving the mail proves the address, so a reset also verifies it
-        await self.store.update_user(user.id, {"password_hash": password_hash, "is_verified": True, "updated_at": now})
-        await self.store.bump_token_version(user.id, now)
-        await self.store.throttle_clear(_key_hash("login-acct", user.email))
+        await self.store.update_user(user.id, {"password_hash": password_hash, **self._verified(user.email), "updated_at": now})
+        await self._revoke_everything(user.id, now)
+        await self.throttle.clear(throttle_key("login-acct", user.email))
         await self._notice(
             user,
             "Your qjm-jupyter password was reset",
@@ -393,11 +366,11 @@ class AccountService:
     async def _require_current_password(self, user: User, current: str | None) -> None:
         if not current:
             raise InvalidInput("current_password is required to change the email or password", field="current_password")
-        acct = _key_hash("login-acct", user.email)
-        await self._check_throttle(acct, self.settings.login_fail_limit)
+        key = throttle_key("confirm-password", user.id)
+        state = await self.throttle.take_or_raise(key, self.settings.login_fail_limit, self._window_ms)
         if not await self.check_password(current, user.password_hash):
-            await self._count_failure(acct)
             raise WrongPassword("current_password is wrong", field="current_password")
+        await self.throttle.refund(state)
 
     async def update_me(self, user: User, changes: Mapping[str, Any]) -> User:
         """`changes` holds only the fields the client sent (so `ibm_quantum_token: None` clears)."""
@@ -408,6 +381,10 @@ class AccountService:
         password_change = changes.get("password") is not None
         if email_change or password_change:
             await self._require_current_password(user, changes.get("current_password"))
+        if email_change:
+            assert isinstance(new_email, str)
+            if not await self._mail_budget(new_email, user):
+                raise TooManyRequests("too many confirmation emails; try again later", retry_after=MAIL_WINDOW_MS // 1000, field="email")
         if password_change:
             update["password_hash"] = await self.hash_password(changes["password"])
         if "ibm_quantum_token" in changes:
@@ -425,17 +402,17 @@ class AccountService:
         if changes.get("ibm_quantum_token"):
             await self.store.wake_user_units(user.id, now)  # a new key resumes paused watching
         if password_change:
-            bumped = await self.store.bump_token_version(user.id, now)
-            user = bumped or user
-            await self._notice(user, "Your qjm-jupyter password was changed", "Every other session was logged out.")
+            user = await self._revoke_everything(user.id, now) or user
+            await self._notice(user, "Your qjm-jupyter password was changed", "Every session was logged out.")
         if email_change:
             assert isinstance(new_email, str)
             await self.store.delete_action_tokens(user.id, "verify")
             token = await self._new_action_token(user, "verify", {"email": new_email})
-            await self._send(lambda: self.messages.verify_email(user, token, new_email, now))
+            await self._send_link(lambda: self.messages.verify_email(user, token, new_email, now))
         return user
 
     async def delete_me(self, user: User, password: str) -> None:
+        """The account, its jobs, links and outbox rows (its delivery log) all go."""
         await self._require_current_password(user, password)
         await self.store.delete_user(user.id, now=self.clock.now_ms())
 
@@ -464,12 +441,12 @@ class AccountService:
         if updated is None:
             raise NotFound("no such user", field="user_id")
         if update.get("is_active") is False:
-            updated = await self.store.bump_token_version(user_id, now) or updated
+            updated = await self._revoke_everything(user_id, now) or updated
         return updated
 
     async def promote(self, email: str) -> User:
-        """Make an existing account an admin (the `create-admin` command)."""
-        user = await self.store.get_user_by_email(email.strip().lower())
+        """Make an existing account an admin (the operator's `create-admin` command)."""
+        user = await self.store.get_user_by_email(normalize_email(email))
         if user is None:
             raise NotFound(f"no account with the email {email!r}; register it first", field="email")
         if user.is_admin:
@@ -477,8 +454,9 @@ class AccountService:
         return await self.store.update_user(user.id, {"is_admin": True, "updated_at": self.clock.now_ms()}) or user
 
     async def promote_configured_admins(self) -> None:
-        """Mark accounts listed in settings.admin_emails as admins (run once at open)."""
+        """Mark VERIFIED accounts listed in settings.admin_emails as admins (run once at open):
+        an unverified one may belong to whoever registered the address first."""
         for email in self.settings.admin_emails:
             user = await self.store.get_user_by_email(email)
-            if user is not None and not user.is_admin:
+            if user is not None and user.is_verified and not user.is_admin:
                 await self.store.update_user(user.id, {"is_admin": True, "updated_at": self.clock.now_ms()})

@@ -83,3 +83,30 @@ class GatewayTimeout(QJMError):
 
     status = 504
     code = "group_server_timeout"
+
+
+class Busy(TooManyRequests):
+    """Too much work of one kind in flight (logins being hashed): refused at once with a
+    Retry-After, rather than queued behind strangers' requests."""
+
+    code = "busy"
+
+
+class Overloaded(ServiceUnavailable):
+    """The server-wide queue for some work is full; try again shortly."""
+
+    code = "overloaded"
+
+
+class InvalidActionToken(QJMError):
+    """An emailed link that is unknown, used, expired or revoked (never says which)."""
+
+    status = 400
+    code = "invalid_token"
+
+
+class WrongPassword(QJMError):
+    """The current password of a logged-in user was wrong (not a token problem, so not 401)."""
+
+    status = 403
+    code = "wrong_password"

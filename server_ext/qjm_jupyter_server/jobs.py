@@ -7,7 +7,8 @@ probed for existence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -65,6 +66,7 @@ class Registered:
 class JobService:
     def __init__(self, store: Store, messages: MessageFactory, settings: Settings, clock: Clock) -> None:
         self.store, self.messages, self.settings, self.clock = store, messages, settings, clock
+        self._locks: dict[str, asyncio.Lock] = {}
 
     # -- register --------------------------------------------------------------------------
     async def register(self, user: User, specs: Sequence[JobSpec]) -> Registered:
@@ -91,7 +93,9 @@ class JobService:
             seen = unique.get(job.ibm_job_id)
             unique[job.ibm_job_id] = job if seen is None else _merge(seen, job)
 
-        stored = await self.store.register_jobs(list(unique.values()))
+        async with self._user_lock(user.id):
+            await self._check_instances(user, unique.values())
+            stored = await self.store.register_jobs(list(unique.values()))
         by_ibm_id = {job.ibm_job_id: (job, created) for job, created in stored}
         created = sum(1 for _, was_created in stored if was_created)
 
@@ -109,6 +113,31 @@ class JobService:
             created=created,
             merged=len(specs) - created,
         )
+
+    def _user_lock(self, user_id: str) -> asyncio.Lock:
+        """One registration of a user at a time in this process, so the instance cap is
+        checked against what is really stored (concurrent requests cannot each pass it)."""
+        lock = self._locks.get(user_id)
+        if lock is None:
+            if len(self._locks) > 10_000:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            lock = self._locks[user_id] = asyncio.Lock()
+        return lock
+
+    async def _check_instances(self, user: User, jobs: Iterable[Job]) -> None:
+        """Each distinct instance is a poll unit, IBM calls and maybe a "no access" mail:
+        a user may watch jobs on at most `max_instances_per_user` of them."""
+        wanted = {j.instance for j in jobs if j.source == "ibm" and j.instance}
+        if not wanted:
+            return
+        cap = self.settings.max_instances_per_user
+        known = set(await self.store.list_user_instances(user.id))
+        if len(known | wanted) > cap:
+            raise InvalidInput(
+                f"at most {cap} distinct IBM Quantum instances per account; this request would make "
+                f"{len(known | wanted)} (finished jobs do not count)",
+                field="jobs",
+            )
 
     def _build(self, user: User, spec: JobSpec, index: int, default_notify: list[str], now: int) -> Job:
         notify = self._statuses(spec.notify_status, f"jobs.{index}.notify_status")

@@ -61,7 +61,7 @@ class Services:
         self.jobs = JobService(self.store, self.messages, self.settings, self.clock)
         self.ibm = IBMClient(self.settings)
         self.poller = Poller(self.store, self.keyring, self.messages, self.ibm, self.settings, self.clock, self.owner)
-        self.sender = Sender(self.store, self.settings, self.clock, self.owner)
+        self.sender = Sender(self.store, self.settings, self.clock, self.owner, self.keyring)
         self.outbox = OutboxService(self.store, self.messages, self.settings, self.clock, self.sender.wake)
         self._open_lock = asyncio.Lock()
         self._opened = False
@@ -92,6 +92,7 @@ class Services:
     async def close(self) -> None:
         """Stop background work, then close clients and the store; never raises."""
         for name, closer in (
+            ("account mail", self.accounts.settle),
             ("poller", self.poller.stop),
             ("sender", self.sender.stop),
             ("ibm client", self.ibm.aclose),

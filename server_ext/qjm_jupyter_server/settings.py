@@ -26,6 +26,8 @@ from typing import Any
 
 from qjm_jupyter.statuses import DEFAULT_NOTIFY_STATUS, normalize_statuses
 
+from .addresses import normalize_email
+
 ENV_PREFIX = "QJM_"
 SMTP_SECURITY = ("tls", "starttls", "none")
 
@@ -55,7 +57,9 @@ class Settings:
     jwt_lifetime: int = setting(3600, "Lifetime of an access token, in seconds.")
     jwt_issuer: str = setting("qjm-jupyter", "The `iss` claim of access tokens (servers sharing a database must agree).")
     bcrypt_rounds: int = setting(12, "bcrypt cost factor for password hashes.")
-    admin_emails: tuple[str, ...] = setting((), "Accounts with these emails are admins.")
+    admin_emails: tuple[str, ...] = setting(
+        (), "Accounts with these emails are admins once their address is verified (`jupyter qjm create-admin` promotes at once)."
+    )
     default_notify_status: tuple[str, ...] = setting(
         DEFAULT_NOTIFY_STATUS, "Statuses notified when a job is registered without notify_status."
     )
@@ -65,6 +69,15 @@ class Settings:
     login_fail_limit: int = setting(10, "Failed logins (and account emails) allowed per window, per account and per client address.")
     login_fail_window: int = setting(15 * 60, "The window of login_fail_limit, in seconds.")
     max_jobs_per_request: int = setting(1000, "Most jobs one POST jobs may register.")
+    max_instances_per_user: int = setting(
+        20, "Distinct IBM Quantum instances one user may watch jobs on (each is a poll unit, IBM calls and maybe a mail)."
+    )
+    login_queue: int = setting(
+        16, "Password checks allowed to wait for a bcrypt worker; past it logins get 503 with Retry-After at once."
+    )
+    login_per_client: int = setting(
+        4, "Logins of one client address in flight at once; more get 429 with Retry-After at once."
+    )
     retention_days: int = setting(0, "Delete finished jobs this many days after they finished (0 keeps them).")
     outbox_retention_days: int = setting(
         30,
@@ -119,7 +132,7 @@ class Settings:
             "public_url": self.public_url.rstrip("/") + "/" if self.public_url else "",
             "ibm_iam_url": self.ibm_iam_url.rstrip("/"),
             "ibm_api_url": self.ibm_api_url.rstrip("/"),
-            "admin_emails": tuple(e.strip().lower() for e in self.admin_emails if e.strip()),
+            "admin_emails": tuple(normalize_email(e) for e in self.admin_emails if e.strip()),
             "default_notify_status": tuple(normalize_statuses(self.default_notify_status)),
         }
         for name, value in normalized.items():

@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from qjm_jupyter_server.domain import StatusEvent
-from qjm_jupyter_server.notify.messages import MessageFactory, token_digest
+from qjm_jupyter_server.notify.messages import MessageFactory
+from qjm_jupyter_server.tokens import hash_token
 from qjm_jupyter_server.notify.mime import build_message
 from qjm_jupyter_server.notify.render import BUILTIN_DIR
 from qjm_jupyter_server.settings import Settings
@@ -58,9 +59,9 @@ def test_dedupe_keys_are_deterministic(factory):
     assert factory.key_invalid(dataclasses.replace(u, ibm_key_updated_at=7), T0).dedupe_key == "keyinvalid:u_ada:7"
     assert factory.instance_forbidden(u, "crn:1", T0).dedupe_key == "forbidden:u_ada:crn:1"
     assert factory.job_lost(u, j, T0).dedupe_key == "lost:j_1"
-    assert factory.verify_email(u, "abc", "x@y.z", T0).dedupe_key == f"verify:{token_digest('abc')}"
+    assert factory.verify_email(u, "abc", "x@y.z", T0).dedupe_key == f"verify:{hash_token('abc')}"
     assert "abc" not in factory.verify_email(u, "abc", "x@y.z", T0).dedupe_key
-    assert factory.reset_password(u, "abc", T0).dedupe_key == f"reset:{token_digest('abc')}"
+    assert factory.reset_password(u, "abc", T0).dedupe_key == f"reset:{hash_token('abc')}"
     assert factory.test_message(u, T0).dedupe_key == f"test:u_ada:{T0}"
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from qjm_jupyter_server.accounts import AccountService
 from qjm_jupyter_server.errors import TooManyRequests
+from qjm_jupyter_server.notify.sealing import unseal
 from qjm_jupyter_server.store import open_store
 from tests.fixtures.server import ibm_key
 
@@ -20,15 +21,19 @@ TOKEN_RE = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 
 
 async def mails(services: Any, to_addr: str, kind: str | None = None) -> list[Any]:
+    """Outbox rows to this address, once the mail work of answered requests is done
+    (forgot-password and verify-request answer first, then look the address up)."""
+    await services.accounts.settle()
     rows = await services.store.list_notifications(None, 500, 0)
     return [n for n in rows if n.to_addr == to_addr and (kind is None or n.kind == kind)]
 
 
 async def mailed_token(services: Any, to_addr: str, kind: str) -> str:
-    """The token in the newest email of this kind to this address (as a user would click it)."""
+    """The token in the newest email of this kind to this address (as a user would click it;
+    the row is sealed at rest, the sender opens it with the key ring)."""
     rows = await mails(services, to_addr, kind)
     assert rows, f"no {kind} email to {to_addr}"
-    found = TOKEN_RE.findall(rows[0].text)
+    found = TOKEN_RE.findall(unseal(services.keyring, rows[0]).text)
     assert found, f"no token in the {kind} email: {rows[0].text!r}"
     return found[0]
 
@@ -111,6 +116,9 @@ async def test_account_lifecycle(api, qjm_services):
     email = new_email
     r = await api.post("auth/login", json={"email": "alice@example.org", "password": pw})
     assert r.status_code == 401
+    # the address is a credential: its change ended every session
+    assert (await api.get("me", headers=bearer(access))).status_code == 401
+    access = await login(api, email, pw)
 
     # password change: needs the current password, revokes older tokens
     r = await api.patch("me", headers=bearer(access), json={"password": "a brand new password"})
@@ -220,13 +228,13 @@ async def test_login_throttle_per_account_survives_a_new_store(api, make_user, q
     assert 0 < retry <= accounts.settings.login_fail_window
     assert r.json()["error"]["code"] == "rate_limited"
 
-    # a fresh store on the same database file (a restart, another process) still refuses
+    # a fresh store on the same database file (a restart, another process) still refuses that client
     store = open_store(qjm_config["db_url"])
     await store.open()
     try:
         fresh = AccountService(store, qjm_services.keyring, qjm_services.messages, accounts.settings, qjm_services.clock)
         with pytest.raises(TooManyRequests):
-            await fresh.login(user.email, user.password, "10.9.8.7")
+            await fresh.login(user.email, user.password, "127.0.0.1")
     finally:
         await store.close()
 
@@ -239,7 +247,7 @@ async def test_login_throttle_per_address_and_success_clears_account(api, make_u
     for _ in range(2):
         assert (await api.post("auth/login", json={"email": a.email, "password": "nope nope"})).status_code == 401
     await login(api, a.email, a.password)
-    assert await qjm_services.store.throttle_get(_acct_key(a.email)) is None
+    assert (await qjm_services.store.throttle_get(_pair_key(a.email, "127.0.0.1"))) is None
     # ...but the address keeps its count: two more failures on other accounts spend it
     for i in range(2):
         r = await api.post("auth/login", json={"email": f"ghost{i}@example.org", "password": "nope nope"})
@@ -248,10 +256,10 @@ async def test_login_throttle_per_address_and_success_clears_account(api, make_u
     assert r.status_code == 429 and "Retry-After" in r.headers
 
 
-def _acct_key(email: str) -> str:
-    from qjm_jupyter_server.accounts import _key_hash
+def _pair_key(email: str, client: str) -> str:
+    from qjm_jupyter_server.throttle import throttle_key
 
-    return _key_hash("login-acct", email)
+    return throttle_key("login-pair", email, client)
 
 
 async def test_forgot_is_throttled_per_address(api, qjm_services):
@@ -287,20 +295,35 @@ class TestConfiguredAdmins:
         qjm_config["admin_emails"] = ["Boss@Example.org"]
         return qjm_config
 
-    async def test_admin_at_register(self, api, make_user):
-        boss = await make_user(email="boss@example.org")
-        assert (await api.get("me", headers=boss.headers)).json()["is_admin"] is True
-        pleb = await make_user()
-        assert (await api.get("me", headers=pleb.headers)).json()["is_admin"] is False
+    async def test_admin_once_verified(self, api, qjm_services):
+        # registered through the API, NOT verified: not an admin (whoever registers first is not the owner)
+        r = await api.post("auth/register", json={"email": "boss@example.org", "password": "boss password"})
+        assert r.status_code == 202
+        token = await login(api, "boss@example.org", "boss password")
+        assert (await api.get("me", headers=bearer(token))).json()["is_admin"] is False
+        # verified (the mailbox's owner clicked the link): admin
+        link = await mailed_token(qjm_services, "boss@example.org", "verify")
+        assert (await api.post("auth/verify/confirm", json={"token": link})).json()["is_admin"] is True
+        assert (await api.get("me", headers=bearer(token))).json()["is_admin"] is True
+        r = await api.post("auth/register", json={"email": "pleb@example.org", "password": "pleb password"})
+        link = await mailed_token(qjm_services, "pleb@example.org", "verify")
+        assert (await api.post("auth/verify/confirm", json={"token": link})).json()["is_admin"] is False
 
-    async def test_promoted_at_open(self, qjm_services, qjm_config):
-        # an account that existed before the address was configured is promoted when the store opens
+    async def test_promoted_at_open_only_when_verified(self, api, qjm_services, qjm_config):
+        # an account that existed before the address was configured is promoted when the store
+        # opens, but only once its address is verified
+        r = await api.post("auth/register", json={"email": "boss@example.org", "password": "boss password"})
+        assert r.status_code == 202
         store = open_store(qjm_config["db_url"])
         await store.open()
         try:
             fresh = AccountService(store, qjm_services.keyring, qjm_services.messages, qjm_services.settings, qjm_services.clock)
-            await fresh.register("boss@example.org", "boss password", "127.0.0.1")
-            await store.update_user((await store.get_user_by_email("boss@example.org")).id, {"is_admin": False})
+            await fresh.promote_configured_admins()
+            assert (await store.get_user_by_email("boss@example.org")).is_admin is False
+            link = await mailed_token(qjm_services, "boss@example.org", "verify")
+            assert (await api.post("auth/verify/confirm", json={"token": link})).status_code == 200
+            boss = await store.get_user_by_email("boss@example.org")
+            await store.update_user(boss.id, {"is_admin": False})  # as before the address was configured
             await fresh.promote_configured_admins()
             assert (await store.get_user_by_email("boss@example.org")).is_admin is True
         finally:

@@ -57,7 +57,7 @@ def make_note(dedupe_key: str | None = None, *, at: int = T0, user_id: str | Non
         id=kw.pop("id", f"n{n:06d}"),
         dedupe_key=dedupe_key or f"k{n}",
         user_id=user_id,
-        kind="job_status",
+        kind=kw.pop("kind", "job_status"),
         to_addr="someone@example.org",
         subject="Job done",
         text="plain body with https://qjm.test/verify?t=secret",
@@ -134,7 +134,7 @@ async def test_list_users_oldest_first_with_paging(store: Store) -> None:
     assert await store.count_users() == 4
 
 
-async def test_delete_user_cascades_but_keeps_outbox(store: Store) -> None:
+async def test_delete_user_cascades_to_outbox_too(store: Store) -> None:
     gone, kept = make_user(), make_user()
     for u in (gone, kept):
         await store.create_user(u)
@@ -147,7 +147,9 @@ async def test_delete_user_cascades_but_keeps_outbox(store: Store) -> None:
     assert await store.count_jobs(q(gone.id)) == 0
     assert await store.get_poll_unit(f"{gone.id}|crn:a") is None
     assert await store.consume_action_token(f"h-{gone.id}", "verify", T0) is None
-    assert len(await store.list_notifications(gone.id, 10, 0)) == 1  # delivery log stays
+    assert await store.list_notifications(gone.id, 10, 0) == []  # addresses and subjects go too
+    assert await store.count_outbox(user_id=gone.id) == 0
+    assert await store.count_outbox(user_id=kept.id) == 1
     # the other user is untouched
     assert await store.count_jobs(q(kept.id)) == 2
     assert await store.get_poll_unit(f"{kept.id}|crn:a") is not None
@@ -199,6 +201,31 @@ async def test_throttle_fixed_windows(store: Store) -> None:
 async def test_throttle_concurrent_hits_all_count(store: Store) -> None:
     await asyncio.gather(*(store.throttle_hit("c", T0 + i, 60_000) for i in range(6)))
     assert (await store.throttle_get("c")).count == 6  # type: ignore[union-attr]
+
+
+async def test_throttle_hit_is_one_atomic_check_and_count(store: Store) -> None:
+    # 120 attempts at once each get their own count, as if they came one by one, so a
+    # caller comparing the count with a limit lets exactly `limit` through
+    states = await asyncio.gather(*(store.throttle_hit("t", T0 + i, 60_000) for i in range(120)))
+    assert sorted(s.count for s in states) == list(range(1, 121))
+    assert len([s for s in states if s.count <= 7]) == 7
+    assert (await store.throttle_get("t")).count == 120  # type: ignore[union-attr]
+    # a new window starts over
+    fresh = await store.throttle_hit("t", T0 + 60_000, 60_000)
+    assert (fresh.count, fresh.window_start) == (1, T0 + 60_000)
+
+
+async def test_throttle_refund_gives_back_one_in_the_same_window(store: Store) -> None:
+    s = await store.throttle_hit("r", T0, 1000)
+    await store.throttle_hit("r", T0 + 1, 1000)
+    await store.throttle_refund("r", s.window_start)
+    assert (await store.throttle_get("r")).count == 1  # type: ignore[union-attr]
+    await store.throttle_refund("r", T0 - 5)  # an older window: nothing to give back
+    assert (await store.throttle_get("r")).count == 1  # type: ignore[union-attr]
+    await store.throttle_refund("r", s.window_start)
+    await store.throttle_refund("r", s.window_start)  # never below zero
+    assert (await store.throttle_get("r")).count == 0  # type: ignore[union-attr]
+    await store.throttle_refund("missing", T0)  # no counter: nothing happens
 
 
 # -- jobs: registration -----------------------------------------------------------------------
@@ -524,6 +551,38 @@ async def test_claim_outbox_exclusive_oldest_first_and_due(store: Store) -> None
     again = await store.claim_outbox("w9", T0 + 1101, 1000, 1)
     assert [n.id for n in again] == [first[0].id] and again[0].attempts == 2
     assert await store.mark_sent(first[0].id, "w1", T0 + 1200) is False  # fenced out
+
+
+async def test_claim_outbox_puts_account_mail_first_and_shares_fairly(store: Store) -> None:
+    flood = [make_note(f"flood{i}", at=T0 + i, user_id="noisy") for i in range(30)]
+    quiet = make_note("quiet", at=T0 + 40, user_id="quiet")
+    reset = make_note("reset", at=T0 + 50, user_id="other", kind="reset")
+    await store.enqueue([*flood, quiet, reset])
+    batch = await store.claim_outbox("w", T0 + 100, 1000, 3)
+    # account mail is never queued behind job mail; one user's volume does not starve another's
+    assert [n.dedupe_key for n in batch] == ["reset", "flood0", "quiet"]
+    rest = await store.claim_outbox("w", T0 + 100, 1000, 100)
+    assert [n.dedupe_key for n in rest] == [f"flood{i}" for i in range(1, 30)]
+
+
+async def test_purge_outbox_links_drops_unsent_rows_of_a_kind(store: Store) -> None:
+    old = make_note("old-reset", at=T0, kind="reset")
+    new = make_note("new-reset", at=T0 + 500, kind="reset")
+    job = make_note("job", at=T0, kind="job_status")
+    failed = make_note("failed-reset", at=T0, kind="reset", state="failed")
+    await store.enqueue([old, new, job, failed])
+    assert await store.purge_outbox_links("reset", T0 + 100) == 2
+    assert sorted(n.dedupe_key for n in await store.list_notifications(None, 10, 0)) == ["job", "new-reset"]
+
+
+async def test_user_instances_are_the_distinct_watched_ones(store: Store) -> None:
+    await store.register_jobs([
+        make_job("u1", instance="crn:a"), make_job("u1", instance="crn:a"), make_job("u1", instance="crn:b"),
+        make_job("u1", instance="crn:c", watch_state="final"), make_job("u1", source="local", instance=None),
+        make_job("u2", instance="crn:z"),
+    ])
+    assert sorted(await store.list_user_instances("u1")) == ["crn:a", "crn:b"]
+    assert await store.list_user_instances("nobody") == []
 
 
 async def test_outbox_retry_failed_sent_transitions(store: Store) -> None:

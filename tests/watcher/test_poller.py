@@ -390,6 +390,24 @@ async def test_forbidden_instance_resumes_when_access_is_granted_before_the_retr
     assert len(await world.mail("forbidden")) == 1  # one email per instance
 
 
+async def test_many_forbidden_instances_mail_once_per_user_per_window(world: World) -> None:
+    """One request naming many instances the key cannot use must not become many emails
+    (each would be a poll unit and a "no access" mail, and the server's mail budget is shared)."""
+    user = await world.user(world.fake.key(instances=[world.fake.crn(1)]))
+    for n in range(2, 22):
+        world.fake.add_job(f"f{n}", "Queued", instance=world.fake.crn(n))
+        await world.watch(user, f"f{n}", instance=world.fake.crn(n))
+    stats = await world.cycle()
+    assert stats.errors == {"forbidden": 20}
+    assert len(await world.mail("forbidden")) == 1
+    # another user is told too: the limit is per user
+    other = await world.user(world.fake.key(instances=[world.fake.crn(1)]))
+    world.fake.add_job("o", "Queued", instance=world.fake.crn(30))
+    await world.watch(other, "o", instance=world.fake.crn(30))
+    await world.cycle()
+    assert sorted(m.user_id for m in await world.mail("forbidden")) == sorted([user.id, other.id])
+
+
 async def test_not_found_three_times_makes_the_job_lost(world: World) -> None:
     user = await world.user()
     world.fake.add_job("here", "Running")
@@ -498,7 +516,8 @@ async def test_housekeeping_sweeps_tokens_sent_mail_throttles_and_tombstones(wor
     assert world.settings.retention_days == 0
     assert await world.poller.purge_expired(force=True) == 4
     assert world.poller.last_purge == {
-        "sent emails": 1, "expired email links": 1, "throttle counters": 1, "job tombstones": 1,
+        "sent emails": 1, "expired email links": 1, "unsent expired links": 0, "throttle counters": 1,
+        "job tombstones": 1,
     }
     assert await store.consume_action_token("expired", "verify", now - 10) is None
     assert await store.consume_action_token("live", "reset", now) is not None
@@ -512,7 +531,7 @@ async def test_housekeeping_sweeps_tokens_sent_mail_throttles_and_tombstones(wor
     world.clock.advance(365 * day)
     assert await world.poller.purge_expired(force=True) == 2
     assert world.poller.last_purge == {
-        "expired email links": 0, "throttle counters": 1, "job tombstones": 1,  # no "sent emails" sweep
+        "expired email links": 0, "unsent expired links": 0, "throttle counters": 1, "job tombstones": 1,  # no "sent emails" sweep
     }
     assert {n.id for n in await world.mail()} == {notes[1].id, notes[2].id}
 

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from qjm_jupyter.statuses import normalize_statuses
 
+from ..addresses import normalize_email
 from ..domain import User
 from .times import ms_to_iso
 
@@ -36,7 +37,9 @@ ActionTokenStr = Annotated[str, Field(min_length=16, max_length=128, description
 
 
 def check_email(value: str) -> str:
-    value = value.strip().lower()
+    """The canonical address (NFKC, IDNA, lower case: a look-alike is the same address);
+    the pattern stays as a second, ASCII-level guard against header tricks."""
+    value = normalize_email(value)
     if not EMAIL_RE.match(value):
         raise ValueError("not a valid email address")
     return value

@@ -27,6 +27,7 @@ from qjm_jupyter.statuses import STATUSES, UnknownStatus, normalize_status
 
 from ..domain import Job, JobQuery
 from ..jobs import JobPage, JobSpec, Registered
+from .accounts import check_crn
 from .times import IsoTime, UtcDateTime, dt_to_ms
 
 # -- shared field types ----------------------------------------------------------------------------
@@ -97,7 +98,7 @@ class JobIn(BaseModel):
 
     job_id: JobIdText = Field(description="The IBM Quantum job id (or the kernel's id of a local job).")
     backend: Text(128) | None = None  # type: ignore[valid-type]
-    instance: Text(512) | None = Field(  # type: ignore[valid-type]
+    instance: Annotated[Text(512) | None, AfterValidator(check_crn)] = Field(  # type: ignore[valid-type]
         default=None, description="IBM instance CRN; defaults to the account's default_instance."
     )
     channel: Text(64) | None = None  # type: ignore[valid-type]

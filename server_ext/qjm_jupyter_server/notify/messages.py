@@ -15,15 +15,11 @@ from qjm_jupyter.statuses import FINAL_STATUSES
 
 from ..domain import Job, Notification, User, new_id
 from ..settings import Settings
+from ..tokens import hash_token
 from .facts import Links, job_facts, one_line, utc
 from .render import render
 
 Milestone = Literal["first_running", "all_final"]
-
-
-def token_digest(token: str) -> str:
-    """Dedupe keys name a token by its hash: the outbox never needs the token to dedupe."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 DEFAULT_PUBLIC_URL = "http://localhost:8888/"
@@ -95,7 +91,7 @@ class MessageFactory:
         return self._compose(
             template="verify_email",
             kind="verify",
-            dedupe_key=f"verify:{token_digest(token)}",
+            dedupe_key=f"verify:{hash_token(token)}",
             user=user,
             to_addr=to_addr,
             subject="Confirm your email address",
@@ -108,7 +104,7 @@ class MessageFactory:
         return self._compose(
             template="reset_password",
             kind="reset",
-            dedupe_key=f"reset:{token_digest(token)}",
+            dedupe_key=f"reset:{hash_token(token)}",
             user=user,
             subject="Reset your password",
             now=now,

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 
 from ..clock import Clock
 from ..domain import Notification, User
-from ..errors import Forbidden, TooManyRequests
+from ..errors import Forbidden
 from ..settings import Settings
 from ..store import Store
+from ..throttle import Throttle
 from .messages import MessageFactory
 
 TEST_MAILS_PER_HOUR = 5
+HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class OutboxService:
     ) -> None:
         self.store, self.messages, self.settings, self.clock = store, messages, settings, clock
         self.wake_sender = wake_sender
+        self.throttle = Throttle(store, clock)
 
     async def delivery_log(self, user: User, limit: int, offset: int) -> tuple[list[Notification], int]:
         rows = await self.store.list_notifications(user.id, limit, offset)
@@ -50,12 +53,8 @@ class OutboxService:
         """A test mail to oneself, throttled (it is a way to make us send mail)."""
         if self.settings.require_verified_email and not user.is_verified:
             raise Forbidden("verify your email address first: test emails go to verified addresses only", code="not_verified")
+        await self.throttle.take_or_raise(f"mailtest:{user.id}", TEST_MAILS_PER_HOUR, HOUR_MS, f"at most {TEST_MAILS_PER_HOUR} test emails an hour")
         now = self.clock.now_ms()
-        hour = 3_600_000
-        state = await self.store.throttle_hit(f"mailtest:{user.id}", now, hour)
-        if state.count > TEST_MAILS_PER_HOUR:
-            retry_after = (state.window_start + hour - now) // 1000
-            raise TooManyRequests(f"at most {TEST_MAILS_PER_HOUR} test emails an hour", retry_after=retry_after)
         note = self.messages.test_message(user, now)
         await self.store.enqueue([note])
         return note

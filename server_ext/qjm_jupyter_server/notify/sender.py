@@ -30,7 +30,9 @@ from ..settings import Settings
 from ..store import Store
 from .mime import build_message, envelope_from
 from .outcomes import GIVE_UP_MS, Outcome, backoff_ms, classify
+from ..secrets import KeyRing
 from .ratelimit import TokenBucket
+from .sealing import is_sealed, unseal
 
 log = logging.getLogger("qjm.mail")
 
@@ -54,8 +56,9 @@ class Sender:
         """How long a claimed row is ours: after a crash, another process resends it after this."""
         return int(self.settings.mail_lease_seconds * 1000)
 
-    def __init__(self, store: Store, settings: Settings, clock: Clock, owner: str) -> None:
+    def __init__(self, store: Store, settings: Settings, clock: Clock, owner: str, keyring: KeyRing | None = None) -> None:
         self.store, self.settings, self.clock, self.owner = store, settings, clock, owner
+        self.keyring = keyring  # opens sealed rows (mail with a link); None: no row is sealed
         self.running = False
         self.rng = random.Random()
         self._task: asyncio.Task[None] | None = None
@@ -206,6 +209,13 @@ class Sender:
         finally:
             smtp.close()
 
+    def _open(self, row: Notification) -> Notification:
+        if not is_sealed(row):
+            return row
+        if self.keyring is None:
+            raise ValueError("a sealed email needs the key ring to be opened")
+        return unseal(self.keyring, row)
+
     async def _worker(self, queue: deque[Notification]) -> None:
         """Send rows from the shared queue over one connection, reconnecting as needed."""
         smtp: aiosmtplib.SMTP | None = None
@@ -214,7 +224,7 @@ class Sender:
             while queue:
                 row = queue.popleft()
                 try:
-                    msg = build_message(row, self.settings.mail_from, self.clock.now_ms())
+                    msg = build_message(self._open(row), self.settings.mail_from, self.clock.now_ms())
                 except Exception as exc:  # noqa: BLE001 - a bad address or header is permanent
                     await self._settle(row, Outcome(False, f"cannot build message: {exc}"[:300]))
                     continue

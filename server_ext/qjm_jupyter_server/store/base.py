@@ -72,8 +72,8 @@ class Store(Protocol):
     async def count_users(self) -> int: ...
 
     async def delete_user(self, user_id: str, now: int) -> bool:
-        """Delete the user, their jobs (tombstoned at `now`), poll units and action tokens.
-        Outbox rows stay (delivery log)."""
+        """Delete the user, their jobs (tombstoned at `now`), poll units, action tokens and
+        outbox rows (the delivery log holds their addresses and subjects)."""
 
     # -- single-use action tokens -----------------------------------------------------
     async def put_action_token(self, token: ActionToken) -> None: ...
@@ -89,6 +89,10 @@ class Store(Protocol):
     # -- login throttling (fixed windows, shared across processes) ---------------------
     async def throttle_hit(self, key: str, now: int, window_ms: int) -> ThrottleState:
         """Count one failure for key; a window older than window_ms restarts at 1."""
+
+    async def throttle_refund(self, key: str, window_start: int) -> None:
+        """Give back one count, only while the window that started at `window_start` runs
+        and never below zero (an attempt that turned out fine)."""
 
     async def throttle_get(self, key: str) -> ThrottleState | None: ...
 
@@ -132,6 +136,9 @@ class Store(Protocol):
 
     async def purge_deleted_jobs(self, before: int) -> int:
         """Housekeeping: drop tombstones with deleted_at < before. Returns the count."""
+
+    async def list_user_instances(self, user_id: str) -> list[str]:
+        """The distinct instances of the user's watched IBM jobs (active or paused), any order."""
 
     async def list_active_jobs(self, user_id: str, instance: str) -> list[Job]:
         """Jobs with watch_state 'active' and source 'ibm' on this (user, instance)."""
@@ -181,8 +188,9 @@ class Store(Protocol):
         """Insert those whose dedupe_key is new; returns how many were inserted."""
 
     async def claim_outbox(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Notification]:
-        """Lease up to `limit` pending rows with next_attempt_at <= now and no live lease,
-        oldest first; increments `attempts`."""
+        """Lease up to `limit` pending rows with next_attempt_at <= now and no live lease, in
+        `records.claim_order` (account mail first, then fair shares per user, oldest first);
+        increments `attempts`. Returned in that order."""
 
     async def mark_sent(self, notification_id: str, owner: str, now: int) -> bool:
         """Fenced; state 'sent', sent_at, lease dropped; the body (text/html) is cleared,
@@ -198,6 +206,10 @@ class Store(Protocol):
     async def purge_outbox(self, sent_before: int) -> int:
         """Housekeeping: delete 'sent' rows with sent_at < sent_before (pending and failed
         rows stay: they are still work or still worth reading). Returns the count."""
+
+    async def purge_outbox_links(self, kind: str, created_before: int) -> int:
+        """Housekeeping: delete unsent (pending or failed) rows of `kind` created before
+        `created_before`: their link has expired, so they are useless and must not keep it."""
 
     async def count_outbox(self, state: str | None = None, user_id: str | None = None) -> int:
         """Outbox rows, optionally of one state and/or one user (the delivery log's total)."""

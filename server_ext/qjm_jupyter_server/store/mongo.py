@@ -39,6 +39,7 @@ from .records import (
     FILLABLE_JOB_FIELDS,
     HISTORY_CAP,
     capped_history,
+    claim_order,
     check_job_changes,
     check_unit_changes,
     check_user_changes,
@@ -217,6 +218,11 @@ class MongoStore:
         await tokens.create_index([("expires_at", ASCENDING)], name="expiry")
         await self._c("throttle").create_index([("window_start", ASCENDING)], name="window")
         await outbox.create_index([("state", ASCENDING), ("sent_at", ASCENDING)], name="sent")
+        await outbox.create_index([("kind", ASCENDING), ("state", ASCENDING), ("created_at", ASCENDING)], name="kind_created")
+        await jobs.create_index(
+            [("user_id", ASCENDING), ("source", ASCENDING), ("watch_state", ASCENDING), ("instance", ASCENDING)],
+            name="user_source_instance",
+        )
         deleted = self._c("deleted_jobs")
         await deleted.create_index([("user_id", ASCENDING), ("deleted_at", ASCENDING), ("_id", ASCENDING)], name="user_deleted")
         await deleted.create_index([("deleted_at", ASCENDING), ("_id", ASCENDING)], name="deleted")
@@ -277,6 +283,7 @@ class MongoStore:
         await self._delete_jobs({"user_id": user_id}, now)
         await self._c("poll_units").delete_many({"user_id": user_id})
         await self._c("action_tokens").delete_many({"user_id": user_id})
+        await self._c("outbox").delete_many({"user_id": user_id})
         return (await self._c("users").delete_one({"_id": user_id})).deleted_count > 0
 
     # -- action tokens ---------------------------------------------------------------------------
@@ -321,6 +328,12 @@ class MongoStore:
                 return ThrottleState(key=key, count=1, window_start=now)
             return ThrottleState(key=key, count=int(doc["count"]), window_start=int(doc["window_start"]))
         raise StoreUnavailable(f"throttle counter {key!r} is too contended")
+
+    @_guarded
+    async def throttle_refund(self, key: str, window_start: int) -> None:
+        await self._c("throttle").update_one(
+            {"_id": key, "window_start": window_start, "count": {"$gt": 0}}, {"$inc": {"count": -1}}
+        )
 
     @_guarded
     async def throttle_get(self, key: str) -> ThrottleState | None:
@@ -463,6 +476,13 @@ class MongoStore:
         return (await self._c("deleted_jobs").delete_many({"deleted_at": {"$lt": before}})).deleted_count
 
     @_guarded
+    async def list_user_instances(self, user_id: str) -> list[str]:
+        found = await self._c("jobs").distinct(
+            "instance", {"user_id": user_id, "source": "ibm", "watch_state": {"$in": ["active", "paused"]}}
+        )
+        return [str(i) for i in found if i is not None]
+
+    @_guarded
     async def list_active_jobs(self, user_id: str, instance: str) -> list[Job]:
         cursor = self._c("jobs").find(
             {"user_id": user_id, "instance": instance, "watch_state": "active", "source": "ibm"}
@@ -569,17 +589,24 @@ class MongoStore:
 
     @_guarded
     async def claim_outbox(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Notification]:
+        """Order the due rows (`claim_order`), then lease them one by one, each fenced on
+        still being due and unleased; a row another process took first is skipped."""
         coll, items = self._c("outbox"), []
-        for _ in range(max(0, limit)):
+        if limit <= 0:
+            return []
+        due_filter = {"state": "pending", "next_attempt_at": {"$lte": now}, "lease_until": {"$lt": now}}
+        due = await coll.find(due_filter, projection={"user_id": 1, "kind": 1, "created_at": 1, "to_addr": 1}).to_list(None)
+        order = claim_order((d["_id"], d.get("user_id"), d["kind"], int(d["created_at"]), d["to_addr"]) for d in due)
+        for row_id in order:
             doc = await coll.find_one_and_update(
-                {"state": "pending", "next_attempt_at": {"$lte": now}, "lease_until": {"$lt": now}},
+                {"_id": row_id, **due_filter},
                 {"$set": {"lease_owner": owner, "lease_until": now + lease_ms}, "$inc": {"attempts": 1}},
-                sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
                 return_document=AFTER,
             )
-            if doc is None:
-                break
-            items.append(_note(doc))
+            if doc is not None:
+                items.append(_note(doc))
+                if len(items) >= limit:
+                    break
         return items  # type: ignore[return-value]
 
     async def _fenced_outbox(self, notification_id: str, owner: str, sets: dict[str, Any]) -> bool:
@@ -615,6 +642,13 @@ class MongoStore:
     @_guarded
     async def purge_outbox(self, sent_before: int) -> int:
         result = await self._c("outbox").delete_many({"state": "sent", "sent_at": {"$lt": sent_before}})
+        return result.deleted_count
+
+    @_guarded
+    async def purge_outbox_links(self, kind: str, created_before: int) -> int:
+        result = await self._c("outbox").delete_many(
+            {"kind": kind, "state": {"$in": ["pending", "failed"]}, "created_at": {"$lt": created_before}}
+        )
         return result.deleted_count
 
     @_guarded

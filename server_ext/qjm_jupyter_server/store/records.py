@@ -99,6 +99,31 @@ def poll_unit_key(user_id: str, instance: str) -> str:
 
 
 
+# Mail about the account itself (links to verify an address or reset a password, security
+# notices): sent before any job mail, however much job mail is waiting.
+ACCOUNT_MAIL_KINDS = frozenset({"verify", "reset", "notice"})
+
+
+def claim_order(rows: Iterable[tuple[str, str | None, str, int, str]]) -> list[str]:
+    """The order the outbox hands out due rows `(id, user_id, kind, created_at, to_addr)`.
+
+    Account mail first; then a round robin over owners (the user, or the address for
+    rows without one): every owner's oldest row, then every owner's second, and so on,
+    oldest first within a round. One user queuing a thousand mails then delays another
+    user's mail by one row, not by a thousand.
+    """
+    keyed = []
+    seen: dict[tuple[int, str], int] = {}
+    for row_id, user_id, kind, created_at, to_addr in sorted(rows, key=lambda r: (r[3], r[0])):
+        klass = 0 if kind in ACCOUNT_MAIL_KINDS else 1
+        owner = (klass, user_id or f"@{to_addr}")
+        rank = seen.get(owner, 0)
+        seen[owner] = rank + 1
+        keyed.append(((klass, rank, created_at, row_id), row_id))
+    keyed.sort()
+    return [row_id for _, row_id in keyed]
+
+
 def page_bounds(limit: int, offset: int) -> tuple[int, int]:
     """Clamp paging: a non-positive limit means "nothing" in both backends (SQLite
     reads LIMIT -1 as unlimited and MongoDB limit 0 as unlimited), offsets start at 0."""

@@ -37,6 +37,7 @@ from ..domain import (
 from .base import Conflict, StoreUnavailable
 from .records import (
     capped_history,
+    claim_order,
     check_job_changes,
     check_unit_changes,
     check_user_changes,
@@ -163,6 +164,10 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX action_tokens_expiry ON action_tokens (expires_at)",
         "CREATE INDEX throttle_window ON throttle (window_start)",
         "CREATE INDEX outbox_sent ON outbox (state, sent_at)",
+    ),
+    (  # v3: security sweeps (unsent mail with expired links by kind) and distinct instances
+        "CREATE INDEX outbox_kind_created ON outbox (kind, state, created_at)",
+        "CREATE INDEX jobs_user_source_instance ON jobs (user_id, source, watch_state, instance)",
     ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -404,6 +409,7 @@ class SQLiteStore:
                 conn.execute("DELETE FROM jobs WHERE user_id = ?", (user_id,))
                 conn.execute("DELETE FROM poll_units WHERE user_id = ?", (user_id,))
                 conn.execute("DELETE FROM action_tokens WHERE user_id = ?", (user_id,))
+                conn.execute("DELETE FROM outbox WHERE user_id = ?", (user_id,))
                 return conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
 
         return await self._call(run)
@@ -455,6 +461,13 @@ class SQLiteStore:
             return ThrottleState(**_decode(row))
 
         return await self._call(run)
+
+    async def throttle_refund(self, key: str, window_start: int) -> None:
+        await self._call(
+            _exec_count,
+            "UPDATE throttle SET count = count - 1 WHERE key = ? AND window_start = ? AND count > 0",
+            (key, window_start),
+        )
 
     async def throttle_get(self, key: str) -> ThrottleState | None:
         return await self._call(_one, "SELECT key, count, window_start FROM throttle WHERE key = ?", (key,), ThrottleState)
@@ -564,6 +577,17 @@ class SQLiteStore:
 
     async def purge_deleted_jobs(self, before: int) -> int:
         return await self._call(_exec_count, "DELETE FROM deleted_jobs WHERE deleted_at < ?", (before,))
+
+    async def list_user_instances(self, user_id: str) -> list[str]:
+        sql = (
+            "SELECT DISTINCT instance FROM jobs WHERE user_id = ? AND source = 'ibm' "
+            "AND watch_state IN ('active', 'paused') AND instance IS NOT NULL"
+        )
+
+        def run(conn: sqlite3.Connection) -> list[str]:
+            return [str(r[0]) for r in conn.execute(sql, (user_id,))]
+
+        return await self._call(run)
 
     async def list_active_jobs(self, user_id: str, instance: str) -> list[Job]:
         return await self._call(
@@ -694,17 +718,26 @@ class SQLiteStore:
 
     async def claim_outbox(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Notification]:
         def run(conn: sqlite3.Connection) -> list[Notification]:
+            if limit <= 0:
+                return []
             with _write(conn):
-                rows = conn.execute(
-                    """UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1
-                       WHERE id IN (SELECT id FROM outbox
-                                    WHERE state = 'pending' AND next_attempt_at <= ? AND lease_until < ?
-                                    ORDER BY created_at, id LIMIT ?)
-                       RETURNING *""",
-                    (owner, now + lease_ms, now, now, limit),
+                due = conn.execute(
+                    """SELECT id, user_id, kind, created_at, to_addr FROM outbox
+                       WHERE state = 'pending' AND next_attempt_at <= ? AND lease_until < ?""",
+                    (now, now),
                 ).fetchall()
+                chosen = claim_order(tuple(r) for r in due)[:limit]
+                if not chosen:
+                    return []
+                marks = ", ".join("?" for _ in chosen)
+                rows = conn.execute(
+                    f"""UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1
+                        WHERE id IN ({marks}) RETURNING *""",
+                    (owner, now + lease_ms, *chosen),
+                ).fetchall()
+            place = {row_id: i for i, row_id in enumerate(chosen)}
             items = [Notification(**_decode(r)) for r in rows]
-            items.sort(key=lambda n: (n.created_at, n.id))
+            items.sort(key=lambda n: place[n.id])  # RETURNING has no order
             return items
 
         return await self._call(run)
@@ -748,6 +781,13 @@ class SQLiteStore:
     async def purge_outbox(self, sent_before: int) -> int:
         return await self._call(
             _exec_count, "DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?", (sent_before,)
+        )
+
+    async def purge_outbox_links(self, kind: str, created_before: int) -> int:
+        return await self._call(
+            _exec_count,
+            "DELETE FROM outbox WHERE kind = ? AND state IN ('pending', 'failed') AND created_at < ?",
+            (kind, created_before),
         )
 
     async def count_outbox(self, state: str | None = None, user_id: str | None = None) -> int:

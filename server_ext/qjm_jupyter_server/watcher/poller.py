@@ -39,6 +39,8 @@ from ..secrets import KeyRing
 from ..settings import Settings
 from ..store import Store
 from .ibm import IBMClient, IBMError, IBMJobState
+from ..throttle import Throttle, throttle_key
+from .housekeeping import Housekeeping
 from .rules import status_changes
 from .transitions import apply_observation, may_mail
 
@@ -54,12 +56,10 @@ FORBIDDEN_RETRIES = 3  # ... at most this many times, then it stays paused until
 FORBIDDEN_ERROR = "no access to this IBM Quantum instance"
 JITTER = 0.10  # ± share of the poll interval, so units spread out over time
 COUNT_REFRESH = 5.0  # seconds between two recounts of active jobs for has_work()
-PURGE_EVERY = 3600.0  # seconds between two housekeeping sweeps
-DAY_MS = 86_400_000
-TOMBSTONE_DAYS = 7  # deletions the Lab panel's changes feed can still learn about
-# Throttle counters are dropped once their window started longer ago than any window in
-# use (login: login_fail_window; test mail: 1 h), with a day's margin.
-THROTTLE_KEEP_MS = DAY_MS
+# "No access" mails: one per user per window, whatever the number of instances refused
+# (each instance is a poll unit; one registration could otherwise queue a mail per unit).
+FORBIDDEN_MAILS_PER_WINDOW = 1
+FORBIDDEN_MAIL_WINDOW_MS = 6 * 3_600_000
 
 
 @dataclass
@@ -96,8 +96,8 @@ class Poller:
         self._cycle: asyncio.Task[CycleStats] | None = None
         self._active_count = 0
         self._counted_at = 0.0
-        self._purged_at = 0.0
-        self.last_purge: dict[str, int] = {}  # what the last sweep removed, by kind
+        self.housekeeping = Housekeeping(store, lambda: self.settings, clock)
+        self.throttle = Throttle(store, clock)
         self._sem: asyncio.Semaphore | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -151,32 +151,12 @@ class Poller:
             return CycleStats()
 
     async def purge_expired(self, force: bool = False) -> int:
-        """Housekeeping, at most once an hour: what the server accumulates goes.
+        """Housekeeping (its own module), run from the poll loop at most once an hour."""
+        return await self.housekeeping.sweep(force)
 
-        Finished jobs older than `retention_days` and sent emails older than
-        `outbox_retention_days` (each only when > 0), expired email links, throttle
-        counters whose window is long past, and job tombstones older than
-        TOMBSTONE_DAYS. Returns how many records went (by kind in `last_purge`).
-        Every server process may sweep; each delete is idempotent, so no lease is needed.
-        """
-        if not force and time.monotonic() - self._purged_at < PURGE_EVERY:
-            return 0
-        self._purged_at = time.monotonic()
-        settings, now = self.settings, self.clock.now_ms()
-        removed: dict[str, int] = {}
-        if settings.retention_days > 0:
-            cutoff = now - settings.retention_days * DAY_MS
-            removed["finished jobs"] = await self.store.purge_jobs(cutoff, now=now)
-        if settings.outbox_retention_days > 0:
-            removed["sent emails"] = await self.store.purge_outbox(now - settings.outbox_retention_days * DAY_MS)
-        removed["expired email links"] = await self.store.purge_action_tokens(now)
-        longest_window = max(settings.login_fail_window * 1000, 3_600_000)
-        removed["throttle counters"] = await self.store.purge_throttles(now - longest_window - THROTTLE_KEEP_MS)
-        removed["job tombstones"] = await self.store.purge_deleted_jobs(now - TOMBSTONE_DAYS * DAY_MS)
-        self.last_purge = removed
-        if any(removed.values()):
-            log.info("qjm: housekeeping removed %s", ", ".join(f"{n} {kind}" for kind, n in removed.items() if n))
-        return sum(removed.values())
+    @property
+    def last_purge(self) -> dict[str, int]:
+        return self.housekeeping.last
 
     async def _refresh_count(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._counted_at < COUNT_REFRESH:
@@ -346,8 +326,8 @@ class Poller:
         `instance` is the unit's, which is the job's: units list only their instance's jobs."""
         stats.add_error("forbidden")
         now = self.clock.now_ms()
-        if may_mail(user, self.messages) and instance:
-            await self.store.enqueue([self.messages.instance_forbidden(user, instance, now)])
+        if instance:
+            await self._tell_forbidden(user, instance, now)
         await self.store.cas_job(
             ref.id, ref.version,
             {"watch_state": "paused", "last_error": f"forbidden: {exc}"[:500], "last_poll_at": now, "updated_at": now},
@@ -378,8 +358,8 @@ class Poller:
         outbox dedupe key keeps it to one email per instance anyway).
         """
         streak = unit.failures + 1 if (unit.last_error or "").startswith(FORBIDDEN_ERROR) else 1
-        if streak == 1 and may_mail(user, self.messages):
-            await self.store.enqueue([self.messages.instance_forbidden(user, unit.instance, now)])
+        if streak == 1:
+            await self._tell_forbidden(user, unit.instance, now)
         if streak > FORBIDDEN_RETRIES:
             log.warning("qjm: user %s still has no access to instance %s; paused", user.id, _short(unit.instance))
             stats.paused += 1
@@ -393,6 +373,16 @@ class Poller:
             "failures": streak,
             "last_error": f"{FORBIDDEN_ERROR} (retry {streak} of {FORBIDDEN_RETRIES} in 1 h)",
         }
+
+    async def _tell_forbidden(self, user: User, instance: str, now: int) -> None:
+        """The "no access" mail, at most once per user per window (the first instance refused
+        is named; the Lab panel shows every paused job)."""
+        if not may_mail(user, self.messages):
+            return
+        key = throttle_key("forbidden-mail", user.id)
+        if await self.throttle.take(key, FORBIDDEN_MAILS_PER_WINDOW, FORBIDDEN_MAIL_WINDOW_MS) is None:
+            return
+        await self.store.enqueue([self.messages.instance_forbidden(user, instance, now)])
 
     def _backoff(self, unit: PollUnit, kind: str, message: str, retry_after: float | None) -> dict[str, Any]:
         """Next poll of a failing unit; its jobs keep their last known status."""
