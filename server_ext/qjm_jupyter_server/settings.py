@@ -73,10 +73,12 @@ class Settings:
         20, "Distinct IBM Quantum instances one user may watch jobs on (each is a poll unit, IBM calls and maybe a mail)."
     )
     login_queue: int = setting(
-        16, "Password checks allowed to wait for a bcrypt worker; past it logins get 503 with Retry-After at once."
+        4,
+        "Password checks allowed to wait for a bcrypt worker (beyond one per worker); past it logins get 503 with "
+        "Retry-After at once, so no login waits behind more than this many strangers' checks.",
     )
     login_per_client: int = setting(
-        4, "Logins of one client address in flight at once; more get 429 with Retry-After at once."
+        2, "Logins of one client address in flight at once; more get 429 with Retry-After at once."
     )
     retention_days: int = setting(0, "Delete finished jobs this many days after they finished (0 keeps them).")
     outbox_retention_days: int = setting(
