@@ -170,6 +170,19 @@ class Notification:
     sent_at: int | None = None
 
 
+@dataclass(frozen=True)
+class GroupSummary:
+    """What a group milestone needs to know about one user's group, read in a bounded
+    number of store calls whatever the group's size (reading every job of a 10,000-job
+    group on each status change was the problem)."""
+
+    total: int  # jobs in the group
+    final_counts: dict[str, int]  # final status -> jobs in it
+    others_ran: bool  # a job other than the one being written has been RUNNING (or DONE)
+    wants_running: bool  # some job of the group asks to be told of RUNNING
+    wants_final: bool  # some job of the group asks to be told of a final status
+
+
 @dataclass
 class ThrottleState:
     key: str

@@ -575,6 +575,36 @@ async def test_purge_outbox_links_drops_unsent_rows_of_a_kind(store: Store) -> N
     assert sorted(n.dedupe_key for n in await store.list_notifications(None, 10, 0)) == ["job", "new-reset"]
 
 
+async def test_group_summary_matches_the_rule_on_the_jobs(store: Store) -> None:
+    from qjm_jupyter_server.watcher.rules import summarize_group
+
+    ran_then_failed = make_job("u1", group="g", status="ERROR", history=[StatusEvent("RUNNING", T0), StatusEvent("ERROR", T0 + 1)])
+    jobs = [
+        make_job("u1", group="g", status="QUEUED", notify_status=["DONE"]),
+        make_job("u1", group="g", status="DONE", notify_status=["ERROR"]),
+        make_job("u1", group="g", status="CANCELLED", notify_status=[]),
+        ran_then_failed,
+        make_job("u1", group="other", status="RUNNING", notify_status=["RUNNING"]),
+        make_job("u2", group="g", status="RUNNING", notify_status=["RUNNING"]),
+    ]
+    await store.register_jobs(jobs)
+    in_group = jobs[:4]
+    for me in in_group:
+        got = await store.group_summary("u1", "g", me.id)
+        assert got == summarize_group(me, in_group), me.id
+    assert (await store.group_summary("u1", "g", jobs[0].id)).others_ran is True
+    # a job that ran and then failed is the only one with RUNNING in its history
+    solo = make_job("u3", group="s", status="ERROR", history=[StatusEvent("RUNNING", T0)])
+    await store.register_jobs([solo, make_job("u3", group="s", status="QUEUED")])
+    assert (await store.group_summary("u3", "s", solo.id)).others_ran is False
+    assert (await store.group_summary("u3", "s", "another")).others_ran is True
+    summary = await store.group_summary("u1", "g", jobs[0].id)
+    assert (summary.total, summary.final_counts) == (4, {"DONE": 1, "ERROR": 1, "CANCELLED": 1})
+    assert (summary.wants_running, summary.wants_final) == (False, True)
+    assert (await store.group_summary("u1", "other", "x")).wants_running is True
+    assert (await store.group_summary("u1", "none", "x")).total == 0
+
+
 async def test_user_instances_are_the_distinct_watched_ones(store: Store) -> None:
     await store.register_jobs([
         make_job("u1", instance="crn:a"), make_job("u1", instance="crn:a"), make_job("u1", instance="crn:b"),

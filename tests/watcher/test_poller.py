@@ -236,6 +236,46 @@ async def test_group_milestones(world: World) -> None:
     assert [(await world.job(j)).watch_state for j in jobs] == ["final", "final"]
 
 
+async def test_a_status_change_in_a_big_group_reads_a_bounded_number_of_jobs(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Judging a group milestone must not read the whole group on every status change,
+    and the milestone email lists a bounded number of jobs (counts cover the rest)."""
+    from qjm_jupyter_server.watcher.transitions import apply_observation
+
+    size = 150
+    user = await world.user()
+    now = world.clock.now_ms()
+    jobs = [
+        Job(id=new_id("j_"), user_id=user.id, ibm_job_id=f"big{n}", registered_at=now, updated_at=now,
+            instance=world.fake.default_crn, group="big", notify_status=["RUNNING", "DONE"])
+        for n in range(size)
+    ]
+    await world.store.register_jobs(jobs)
+    rows_read: list[int] = []
+    list_jobs = world.store.list_jobs
+
+    async def counting_list_jobs(query: Any) -> Any:
+        found = await list_jobs(query)
+        rows_read[-1] += len(found)
+        return found
+
+    monkeypatch.setattr(world.store, "list_jobs", counting_list_jobs)
+    for status in ("RUNNING", "DONE"):
+        for job in jobs:
+            stored = await world.job(job)
+            rows_read.append(0)
+            await apply_observation(world.store, world.messages, user, stored, status, None, world.clock.now_ms())
+    print(f"group of {size}: rows read per status change: max {max(rows_read)}, total {sum(rows_read)}")
+    assert max(rows_read) <= 20, max(rows_read)
+    groups = {m.dedupe_key.rsplit(":", 1)[1]: m for m in await world.mail("group")}
+    assert set(groups) == {"first_running", "all_final"}
+    final = groups["all_final"]
+    assert f"all {size} jobs finished ({size} DONE)" in final.subject
+    assert f"{size - 20} more" in final.text
+    assert len(final.text) + len(final.html) < 40_000, len(final.text) + len(final.html)
+
+
 # -- errors --------------------------------------------------------------------------------------
 async def _unit(world: World, user: User) -> Any:
     unit = await world.store.get_poll_unit(f"{user.id}|{world.fake.default_crn}")

@@ -14,6 +14,7 @@ from qjm_jupyter_server.watcher.rules import (
     entered_statuses,
     final_counts,
     group_milestones,
+    summarize_group,
 )
 
 statuses = st.sampled_from(STATUSES)
@@ -104,25 +105,25 @@ def test_first_running_once_for_the_group() -> None:
     before = _group(("a", "QUEUED", ["RUNNING", "DONE"]), ("b", "QUEUED", ["DONE"]))
     d = decide(before[0], "RUNNING")
     after_a = replace(before[0], status="RUNNING")
-    assert group_milestones(d, after_a, [after_a, before[1]]).milestones == ("first_running",)
+    assert group_milestones(d, after_a, summarize_group(after_a, [after_a, before[1]])).milestones == ("first_running",)
     # the second job to run completes no milestone
     d2 = decide(before[1], "RUNNING")
     after_b = replace(before[1], status="RUNNING")
-    assert group_milestones(d2, after_b, [after_a, after_b]).milestones == ()
+    assert group_milestones(d2, after_b, summarize_group(after_b, [after_a, after_b])).milestones == ()
 
 
 def test_first_running_needs_a_request() -> None:
     before = _group(("a", "QUEUED", ["DONE"]), ("b", "QUEUED", ["DONE"]))
     d = decide(before[0], "RUNNING")
     after = replace(before[0], status="RUNNING")
-    assert group_milestones(d, after, [after, before[1]]).milestones == ()
+    assert group_milestones(d, after, summarize_group(after, [after, before[1]])).milestones == ()
 
 
 def test_all_final_with_counts() -> None:
     jobs = _group(("a", "DONE", ["DONE"]), ("b", "ERROR", ["DONE"]), ("c", "RUNNING", ["DONE"]))
     d = decide(jobs[2], "DONE")
     after = replace(jobs[2], status="DONE")
-    out = group_milestones(d, after, [jobs[0], jobs[1], after])
+    out = group_milestones(d, after, summarize_group(after, [jobs[0], jobs[1], after]))
     assert out.milestones == ("all_final",)
     assert out.counts == {"DONE": 2, "ERROR": 1}
 
@@ -131,7 +132,7 @@ def test_all_final_waits_for_every_job() -> None:
     jobs = _group(("a", "RUNNING", ["DONE"]), ("b", "QUEUED", ["DONE"]))
     d = decide(jobs[0], "DONE")
     after = replace(jobs[0], status="DONE")
-    assert group_milestones(d, after, [after, jobs[1]]).milestones == ()
+    assert group_milestones(d, after, summarize_group(after, [after, jobs[1]])).milestones == ()
 
 
 def test_final_counts_order() -> None:

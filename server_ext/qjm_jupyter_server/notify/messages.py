@@ -153,17 +153,24 @@ class MessageFactory:
             final=shown in FINAL_STATUSES,
         )
 
-    def group_milestone(self, user: User, group: str, jobs: list[Job], milestone: Milestone, now: int) -> Notification:
+    def group_milestone(
+        self, user: User, group: str, jobs: list[Job], milestone: Milestone, now: int,
+        *, total: int | None = None, counts: dict[str, int] | None = None,
+    ) -> Notification:
+        """`jobs` are the rows shown (the caller bounds them); `total` and `counts` cover
+        the whole group (default: just `jobs`). The email links to the rest."""
         links = self.links()
         facts = [job_facts(j, links) for j in jobs]
-        counts: dict[str, int] = {}
-        for j in jobs:
-            counts[j.status] = counts.get(j.status, 0) + 1
+        if counts is None:
+            counts = {}
+            for j in jobs:
+                counts[j.status] = counts.get(j.status, 0) + 1
+        total = len(jobs) if total is None else total
         if milestone == "first_running":
             headline = f"group {one_line(group, 80)}: first job running"
         else:
             summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-            headline = f"group {one_line(group, 80)}: all {len(jobs)} jobs finished ({summary})"
+            headline = f"group {one_line(group, 80)}: all {total} jobs finished ({summary})"
         return self._compose(
             template="group_milestone",
             kind="group",
@@ -175,6 +182,8 @@ class MessageFactory:
             milestone=milestone,
             jobs=facts,
             counts=counts,
+            total=total,
+            more=max(0, total - len(facts)),
             manage_url=links.group(group),
         )
 

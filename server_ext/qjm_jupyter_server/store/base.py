@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..domain import (
     ActionToken,
+    GroupSummary,
     Job,
     JobQuery,
     JobRef,
@@ -136,6 +137,11 @@ class Store(Protocol):
 
     async def purge_deleted_jobs(self, before: int) -> int:
         """Housekeeping: drop tombstones with deleted_at < before. Returns the count."""
+
+    async def group_summary(self, user_id: str, group: str, job_id: str) -> GroupSummary:
+        """The user's group as `rules.summarize_group` defines it (`job_id` is the job being
+        written: `others_ran` looks at the other jobs), in a bounded number of store calls
+        that return counts, never the group's rows."""
 
     async def list_user_instances(self, user_id: str) -> list[str]:
         """The distinct instances of the user's watched IBM jobs (active or paused), any order."""

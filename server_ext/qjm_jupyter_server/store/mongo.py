@@ -25,6 +25,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from ..domain import (
     ActionToken,
+    GroupSummary,
     Job,
     JobQuery,
     JobRef,
@@ -36,6 +37,7 @@ from ..domain import (
 )
 from .base import Conflict, StoreUnavailable
 from .records import (
+    RAN_STATUSES,
     FILLABLE_JOB_FIELDS,
     HISTORY_CAP,
     capped_history,
@@ -223,6 +225,7 @@ class MongoStore:
             [("user_id", ASCENDING), ("source", ASCENDING), ("watch_state", ASCENDING), ("instance", ASCENDING)],
             name="user_source_instance",
         )
+        await jobs.create_index([("user_id", ASCENDING), ("group", ASCENDING), ("status", ASCENDING)], name="user_group")
         deleted = self._c("deleted_jobs")
         await deleted.create_index([("user_id", ASCENDING), ("deleted_at", ASCENDING), ("_id", ASCENDING)], name="user_deleted")
         await deleted.create_index([("deleted_at", ASCENDING), ("_id", ASCENDING)], name="deleted")
@@ -474,6 +477,23 @@ class MongoStore:
     @_guarded
     async def purge_deleted_jobs(self, before: int) -> int:
         return (await self._c("deleted_jobs").delete_many({"deleted_at": {"$lt": before}})).deleted_count
+
+    @_guarded
+    async def group_summary(self, user_id: str, group: str, job_id: str) -> GroupSummary:
+        coll, flt = self._c("jobs"), {"user_id": user_id, "group": group}
+        total = await coll.count_documents(flt)
+        counts = {s: await coll.count_documents({**flt, "status": s}) for s in ("DONE", "ERROR", "CANCELLED")}
+        ran = [{"status": {"$in": list(RAN_STATUSES)}}, {"history.status": {"$in": list(RAN_STATUSES)}}]
+        others_ran = await coll.find_one({**flt, "_id": {"$ne": job_id}, "$or": ran}, projection={"_id": 1})
+        running = await coll.find_one({**flt, "notify_status": "RUNNING"}, projection={"_id": 1})
+        final = await coll.find_one({**flt, "notify_status": {"$in": ["DONE", "ERROR", "CANCELLED"]}}, projection={"_id": 1})
+        return GroupSummary(
+            total=total,
+            final_counts={k: v for k, v in counts.items() if v},
+            others_ran=others_ran is not None,
+            wants_running=running is not None,
+            wants_final=final is not None,
+        )
 
     @_guarded
     async def list_user_instances(self, user_id: str) -> list[str]:

@@ -16,6 +16,9 @@ from qjm_jupyter.statuses import STATUSES, is_final
 from ..domain import Job, PollUnit, StatusEvent, User
 
 HISTORY_CAP = 100
+# A job that was ever in one of these has run (watcher.rules.has_run); group summaries
+# look for them in the status and the history.
+RAN_STATUSES: tuple[str, ...] = ("RUNNING", "DONE")
 # Fields a merge may fill in when the stored job has none yet.
 FILLABLE_JOB_FIELDS: tuple[str, ...] = ("label", "group", "backend", "instance", "created")
 

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from ..domain import (
     ActionToken,
+    GroupSummary,
     Job,
     JobQuery,
     JobRef,
@@ -36,6 +37,7 @@ from ..domain import (
 )
 from .base import Conflict, StoreUnavailable
 from .records import (
+    RAN_STATUSES,
     capped_history,
     claim_order,
     check_job_changes,
@@ -168,6 +170,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
     (  # v3: security sweeps (unsent mail with expired links by kind) and distinct instances
         "CREATE INDEX outbox_kind_created ON outbox (kind, state, created_at)",
         "CREATE INDEX jobs_user_source_instance ON jobs (user_id, source, watch_state, instance)",
+        'CREATE INDEX jobs_user_group ON jobs (user_id, "group", status)',
     ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -577,6 +580,30 @@ class SQLiteStore:
 
     async def purge_deleted_jobs(self, before: int) -> int:
         return await self._call(_exec_count, "DELETE FROM deleted_jobs WHERE deleted_at < ?", (before,))
+
+    async def group_summary(self, user_id: str, group: str, job_id: str) -> GroupSummary:
+        # One aggregate over the group's index range: counts come back, rows do not.
+        # `history` and `notify_status` are JSON text, matched by their exact encoding.
+        ran = " OR ".join(f"history LIKE '%\"status\":\"{s}\"%'" for s in RAN_STATUSES)
+        sql = f"""SELECT COUNT(*),
+                   SUM(status = 'DONE'), SUM(status = 'ERROR'), SUM(status = 'CANCELLED'),
+                   MAX(id != ? AND (status IN ('RUNNING', 'DONE') OR {ran})),
+                   MAX(notify_status LIKE '%"RUNNING"%'),
+                   MAX(notify_status LIKE '%"DONE"%' OR notify_status LIKE '%"ERROR"%' OR notify_status LIKE '%"CANCELLED"%')
+                  FROM jobs WHERE user_id = ? AND "group" = ?"""
+
+        def run(conn: sqlite3.Connection) -> GroupSummary:
+            total, done, error, cancelled, others_ran, running, final = conn.execute(sql, (job_id, user_id, group)).fetchone()
+            counts = {"DONE": done or 0, "ERROR": error or 0, "CANCELLED": cancelled or 0}
+            return GroupSummary(
+                total=int(total),
+                final_counts={k: int(v) for k, v in counts.items() if v},
+                others_ran=bool(others_ran),
+                wants_running=bool(running),
+                wants_final=bool(final),
+            )
+
+        return await self._call(run)
 
     async def list_user_instances(self, user_id: str) -> list[str]:
         sql = (

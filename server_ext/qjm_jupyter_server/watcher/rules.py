@@ -31,7 +31,7 @@ from typing import Literal
 
 from qjm_jupyter.statuses import FINAL_STATUSES, ORDER, STATUSES, is_final, normalize_status
 
-from ..domain import Job, WatchState
+from ..domain import GroupSummary, Job, WatchState
 
 Milestone = Literal["first_running", "all_final"]
 
@@ -128,20 +128,31 @@ class GroupOutcome:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def group_milestones(decision: Decision, job: Job, group_jobs: Sequence[Job]) -> GroupOutcome:
+def summarize_group(job: Job, group_jobs: Sequence[Job]) -> GroupSummary:
+    """The summary of a group from its jobs (the definition `Store.group_summary` must match)."""
+    others = [j for j in group_jobs if j.id != job.id]
+    everyone = [*others, job]
+    requested = {normalize_status(s) for j in everyone for s in j.notify_status}
+    return GroupSummary(
+        total=len(everyone),
+        final_counts=final_counts(everyone),
+        others_ran=any(has_run(j) for j in others),
+        wants_running="RUNNING" in requested,
+        wants_final=bool(requested & FINAL_STATUSES),
+    )
+
+
+def group_milestones(decision: Decision, job: Job, group: GroupSummary) -> GroupOutcome:
     """Milestones of `job`'s group that this decision completes.
 
-    `group_jobs` is the group as stored *after* the job's write (it includes `job`).
+    `group` summarizes the group as stored *after* the job's write (it includes `job`).
     The outbox dedupe key makes a milestone that two processes both detect harmless.
     """
     if not job.group or decision.ignored or not decision.entered:
         return GroupOutcome()
-    others = [j for j in group_jobs if j.id != job.id]
-    requested = {normalize_status(s) for j in group_jobs for s in j.notify_status}
     out: list[Milestone] = []
-    if "RUNNING" in decision.entered and "RUNNING" in requested and not any(has_run(j) for j in others):
+    if "RUNNING" in decision.entered and group.wants_running and not group.others_ran:
         out.append("first_running")
-    if decision.final and requested & FINAL_STATUSES and all(is_final(j.status) for j in others):
+    if decision.final and group.wants_final and sum(group.final_counts.values()) >= group.total:
         out.append("all_final")
-    everyone = [*others, job]
-    return GroupOutcome(tuple(out), final_counts(everyone) if "all_final" in out else {})
+    return GroupOutcome(tuple(out), dict(group.final_counts) if "all_final" in out else {})

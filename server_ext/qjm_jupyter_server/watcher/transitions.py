@@ -23,7 +23,9 @@ from .rules import Decision, decide, group_milestones
 
 log = logging.getLogger("qjm.watcher")
 
-GROUP_LIMIT = 10_000  # jobs read to judge a group milestone
+# Jobs listed in a group milestone email; the counts cover the whole group and the
+# email links to the rest in JupyterLab.
+GROUP_MAIL_ROWS = 20
 
 
 def may_mail(user: User, messages: MessageFactory) -> bool:
@@ -97,14 +99,20 @@ async def apply_observation(
 async def _group_mail(
     store: Store, messages: MessageFactory, user: User, job: Job, d: Decision, now: int, mail_ok: bool
 ) -> None:
-    """Group milestones are judged after the job's write, on the group as stored."""
+    """Group milestones are judged after the job's write, on the group as stored: from a
+    summary of counts (a bounded number of store calls whatever the group's size) and,
+    only when a milestone is reached, at most GROUP_MAIL_ROWS jobs for the email."""
     assert job.group is not None
-    group_jobs = await store.list_jobs(JobQuery(user_id=user.id, group=job.group, limit=GROUP_LIMIT))
-    outcome = group_milestones(d, job, group_jobs)
+    if d.ignored or not d.entered:
+        return
+    summary = await store.group_summary(user.id, job.group, job.id)
+    outcome = group_milestones(d, job, summary)
     if not outcome.milestones or not mail_ok:
         return
+    shown = await store.list_jobs(JobQuery(user_id=user.id, group=job.group, limit=GROUP_MAIL_ROWS))
     rows: list[Notification] = [
-        messages.group_milestone(user, job.group, group_jobs, milestone, now) for milestone in outcome.milestones
+        messages.group_milestone(user, job.group, shown, milestone, now, total=summary.total, counts=summary.final_counts)
+        for milestone in outcome.milestones
     ]
     await store.enqueue(rows)
 
