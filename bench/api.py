@@ -11,15 +11,12 @@ import sys
 
 import argparse
 import asyncio
-import os
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from .common import ROOT, summarize_ms
+from .common import qjm_server, summarize_ms
 
 
 async def _load(client: httpx.AsyncClient, url: str, headers: dict[str, str], total: int, concurrency: int) -> dict[str, Any]:
@@ -84,19 +81,9 @@ async def _bench(base: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from tests.fixtures.process import QJMProcess, qjm_env
-
-    with tempfile.TemporaryDirectory(prefix="qjm-bench-api-") as tmp:
-        d = Path(tmp)
-        env = qjm_env(d, bcrypt_rounds=args.bcrypt_rounds)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-        proc = QJMProcess(data_dir=d, env=env, extra_args=["--ServerApp.jpserver_extensions=bench.bare_ext=True",
-                                                           "--ServerApp.log_level=WARN"])
-        proc.start()
-        try:
-            return asyncio.run(_bench(proc.url, args))
-        finally:
-            proc.stop()
+    extra = ["--ServerApp.jpserver_extensions=bench.bare_ext=True"]
+    with qjm_server("qjm-bench-api-", extra, bcrypt_rounds=args.bcrypt_rounds) as proc:
+        return asyncio.run(_bench(proc.url, args))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,13 +10,32 @@ import os
 import platform
 import statistics
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python -m bench` from the repo root, or a bench file directly
     sys.path.insert(0, str(ROOT))
+
+
+@contextmanager
+def qjm_server(prefix: str, extra_args: Sequence[str] = (), **settings: object) -> Iterator[Any]:
+    """A `jupyter qjm` process on a fresh data dir with these QJM settings (stopped after)."""
+    from tests.fixtures.process import QJMProcess, qjm_env
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        d = Path(tmp)
+        env = qjm_env(d, **settings)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+        proc = QJMProcess(data_dir=d, env=env, extra_args=[*extra_args, "--ServerApp.log_level=WARN"])
+        proc.start()
+        try:
+            yield proc
+        finally:
+            proc.stop()
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from .common import ROOT, summarize_ms
+from .common import qjm_server, summarize_ms
 
 EMAIL, PASSWORD = "legit@example.org", "a legitimate password"
 
@@ -86,18 +83,8 @@ async def _bench(base: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from tests.fixtures.process import QJMProcess, qjm_env
-
-    with tempfile.TemporaryDirectory(prefix="qjm-bench-logins-") as tmp:
-        d = Path(tmp)
-        env = qjm_env(d, bcrypt_rounds=getattr(args, "bcrypt_rounds", 12))
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-        proc = QJMProcess(data_dir=d, env=env, extra_args=["--ServerApp.log_level=WARN"])
-        proc.start()
-        try:
-            return asyncio.run(_bench(proc.url, args))
-        finally:
-            proc.stop()
+    with qjm_server("qjm-bench-logins-", bcrypt_rounds=getattr(args, "bcrypt_rounds", 12)) as proc:
+        return asyncio.run(_bench(proc.url, args))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ class RegisterHandler(QJMHandler):
     spec = {
         "post": Op(
             "Create an account (same answer whether or not the email is taken)",
-            response=MessageOut, body=RegisterIn, status=202, auth=False, tags=TAGS, errors=(422, 429),
+            response=MessageOut, body=RegisterIn, status=202, auth=False, tags=TAGS, errors=(422, 429, 503),
         )
     }
 
@@ -32,7 +32,7 @@ class LoginHandler(QJMHandler):
     spec = {
         "post": Op(
             "Log in: JSON {email, password} or the OAuth2 password form (username, password)",
-            response=LoginOut, body=LoginIn, auth=False, form=True, tags=TAGS, errors=(401, 403, 422, 429),
+            response=LoginOut, body=LoginIn, auth=False, form=True, tags=TAGS, errors=(401, 403, 422, 429, 503),
             headers=(("Cache-Control", "no-store"),),
         )
     }
