@@ -19,7 +19,9 @@ def normalize_email(value: str) -> str:
     if any(ch in text for ch in "\r\n\x00<>\"',;()[]\\"):
         raise ValueError("not a valid email address")
     try:
-        valid = validate_email(text, check_deliverability=False, allow_smtputf8=True)
+        # no DNS lookups (an outbound request, and the mail itself is the real check);
+        # `.test` allowed for test relays, the other special-use names (.local, .onion) are not mail domains
+        valid = validate_email(text, check_deliverability=False, allow_smtputf8=True, test_environment=True)
     except EmailNotValidError as exc:
         raise ValueError(f"not a valid email address: {exc}") from None
     local, _, domain = valid.normalized.rpartition("@")
