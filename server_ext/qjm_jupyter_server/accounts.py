@@ -348,9 +348,10 @@ class AccountService:
             await self._send_link(lambda: self.messages.reset_password(user, token, now))
 
     async def reset_password(self, token: str, password: str) -> str:
+        # hashed before the link is used up: a busy server (503) must not cost the user their link
+        password_hash = await self.hash_password(password)
         _, user = await self._consume(token, "reset")
         now = self.clock.now_ms()
-        password_hash = await self.hash_password(password)
         # receiving the mail proves the address, so a reset also verifies it
         await self.store.update_user(user.id, {"password_hash": password_hash, **self._verified(user.email), "updated_at": now})
         await self._revoke_everything(user.id, now)
