@@ -35,7 +35,7 @@ def shell_lines() -> list[str]:
     for block in blocks:
         for line in block.replace("\\\n", " ").splitlines():
             line = line.split("  #")[0].strip()
-            if line:
+            if line and not line.startswith("#"):  # a comment line runs nothing
                 lines.append(line)
     return lines
 

@@ -144,13 +144,15 @@ function followDeepLink(app: JupyterFrontEnd, panel: JobPanel, feed: JobFeed, ap
   window.setTimeout(stripAddress, 2000);
   app.shell.activateById(panel.id);
   if (link.settings) {
+    // Now, or right after the user signs in (or a live tab shares its session).
     const open = (): void => {
       if (api.signedIn) {
+        api.sessionChanged.disconnect(open);
         panel.showAccount();
       }
     };
+    api.sessionChanged.connect(open);
     open();
-    api.sessionChanged.connect((_, signedIn) => signedIn && open());
   }
   if (link.group) {
     panel.showGroup(link.group);

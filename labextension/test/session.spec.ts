@@ -17,7 +17,16 @@ class MemoryStore implements KeyValueStore {
 
 const KEY = 'qjm-jupyter:session:/qjm/api/';
 const live = (token = 'jwt-1'): StoredSession => ({ token, expiresAt: Date.now() + 3600_000, email: 'ada@example.org' });
-const tick = (): Promise<void> => new Promise(resolve => setTimeout(resolve, 30));
+const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms));
+/** Messages cross the channel asynchronously: wait for what must happen (a deadline, not a speed check). */
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check() && Date.now() < end) {
+    await sleep(10);
+  }
+}
+/** For what must NOT happen: give the channel ample time to deliver first. */
+const settle = (): Promise<void> => sleep(300);
 
 /** Each "tab": its own sessionStorage, a real BroadcastChannel (Node's, same semantics). */
 const open: SessionShare[] = [];
@@ -48,7 +57,7 @@ describe('SessionShare', () => {
     a.share.set(live('jwt-live'));
     const b = tab();
     expect(b.share.current).toBeNull();
-    await tick();
+    await until(() => b.share.current !== null);
     expect(b.share.current?.token).toBe('jwt-live');
     expect(b.changes.map(s => s?.token)).toEqual(['jwt-live']);
     expect(b.store.getItem(KEY)).toContain('jwt-live');
@@ -60,7 +69,8 @@ describe('SessionShare', () => {
     const c = tab();
     c.share.set(live('jwt-c'), false);
     a.share.set(live('jwt-a'));
-    await tick();
+    await until(() => b.share.current !== null);
+    await settle();
     expect(b.share.current?.token).toBe('jwt-a');
     expect(c.share.current?.token).toBe('jwt-c');
   });
@@ -69,11 +79,12 @@ describe('SessionShare', () => {
     const a = tab();
     a.share.set(live('jwt-a'));
     const b = tab();
-    await tick();
+    await until(() => b.share.current !== null);
     const other = tab();
     other.share.set(live('jwt-other'), false);
     a.share.set(null);
-    await tick();
+    await until(() => b.share.current === null);
+    await settle();
     expect(b.share.current).toBeNull();
     expect(b.changes.at(-1)).toBeNull();
     expect(other.share.current?.token).toBe('jwt-other');
@@ -87,7 +98,7 @@ describe('SessionShare', () => {
     expect(store.getItem(KEY)).toBeNull();
     const b = tab();
     b.share.set({ token: 'dead', expiresAt: Date.now() - 1, email: 'x' });
-    await tick();
+    await settle();
     expect(a.share.current).toBeNull();
   });
 
@@ -95,7 +106,7 @@ describe('SessionShare', () => {
     const a = tab(new MemoryStore(), 'qjm-jupyter:session:/user/ada/qjm/api/');
     a.share.set(live('ada'));
     const b = tab(new MemoryStore(), 'qjm-jupyter:session:/user/bob/qjm/api/');
-    await tick();
+    await settle();
     expect(b.share.current).toBeNull();
   });
 });

@@ -135,6 +135,9 @@ def test_web_ui_sign_up_mail_link_live_jobs_account_admin_phone_keyboard(group_s
             verify.goto(link)
             verify.get_by_role("button", name="Confirm my email address").click()
             expect(verify.locator("#result")).to_contain_text("is confirmed", timeout=WAIT_MS)
+            verify.get_by_role("link", name="Sign in to qjm").click()  # from the page to the web UI
+            expect(verify).to_have_url(f"{app_url}sign-in")
+            expect(verify.get_by_role("heading", name="Sign in to qjm")).to_be_visible(timeout=WAIT_MS)
             verify.close()
 
             # -- sign in; jobs registered and changed by a "kernel" appear live -----------------------
