@@ -59,7 +59,7 @@ async def test_a_local_job_is_cancelled_by_its_live_kernel_and_refused_when_gone
     aer = pytest.importorskip("qiskit_aer")
     qiskit = pytest.importorskip("qiskit")
     from qjm_jupyter.client import JobManagerClient
-    from qjm_jupyter.local import LocalWatcher
+    from qjm_jupyter.session import SESSION
 
     user = await make_user()
     # Nobody runs "orphan" any more: registered, then its kernel went away.
@@ -86,11 +86,11 @@ async def test_a_local_job_is_cancelled_by_its_live_kernel_and_refused_when_gone
     assert str(job.status().name) == "INITIALIZING"
 
     client = JobManagerClient(url=qjm_base.removesuffix("qjm/api/"), token=user.token, timeout=20)
-    watcher = LocalWatcher(interval=0.1)
-    watcher.checkin_interval = 0.3
     try:
+        # Registering a local job starts the kernel's own watcher on it (reports and check-ins).
         await asyncio.to_thread(client.register_job, job, ["CANCELLED"])
-        watcher.watch(client, [(job, job.job_id())])
+        watcher = SESSION.watcher()
+        assert job.job_id() in watcher.watched_ids()
 
         async def reported(status: str) -> bool:
             return (await api.get(f"jobs/{job.job_id()}", headers=user.headers)).json()["status"] == status
@@ -105,6 +105,6 @@ async def test_a_local_job_is_cancelled_by_its_live_kernel_and_refused_when_gone
         assert job.job_id() in watcher.cancelled and str(job.status().name) == "CANCELLED"
     finally:
         gate.set()
-        watcher.stop()
+        SESSION.forget_local(None)
         client.close()
         executor.shutdown(wait=False, cancel_futures=True)

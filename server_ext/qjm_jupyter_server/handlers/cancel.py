@@ -45,7 +45,6 @@ class JobCancelHandler(QJMHandler):
     }
 
     async def post(self, job_id: str) -> None:
-        assert self.user is not None
         out = await self.services.cancel.cancel(self.user, job_id)
         self.send(CancelOut(state=out.state, message=out.message, job=JobOut.from_job(out.job)))
 
@@ -60,7 +59,6 @@ class LocalCheckinHandler(QJMHandler):
     }
 
     async def post(self) -> None:
-        assert self.user is not None
         body: CheckinIn = self.body()
         cancel = await self.services.cancel.checkin(self.user, body.job_ids)
         self.send(CheckinOut(cancel=cancel, interval_seconds=CHECKIN_SECONDS))

@@ -22,12 +22,10 @@ class ChannelsHandler(QJMHandler):
     }
 
     async def get(self) -> None:
-        assert self.user is not None
         channels = await self.services.channels.list_channels(self.user)
         self.send(ChannelList(channels=[ChannelOut.from_record(c) for c in channels]))
 
     async def post(self) -> None:
-        assert self.user is not None
         body: ChannelIn = self.body()
         channel = await self.services.channels.add(self.user, body.url, body.label, body.notify_status)
         self.send(ChannelOut.from_record(channel))
@@ -42,16 +40,13 @@ class ChannelHandler(QJMHandler):
     }
 
     async def get(self, channel_id: str) -> None:
-        assert self.user is not None
         self.send(ChannelOut.from_record(await self.services.channels.get(self.user, channel_id)))
 
     async def patch(self, channel_id: str) -> None:
-        assert self.user is not None
         patch: ChannelPatch = self.body()
         self.send(ChannelOut.from_record(await self.services.channels.update(self.user, channel_id, patch.changes())))
 
     async def delete(self, channel_id: str) -> None:
-        assert self.user is not None
         await self.services.channels.delete(self.user, channel_id)
         self.send(None)
 
@@ -61,7 +56,6 @@ class ChannelTestHandler(QJMHandler):
     spec = {"post": Op("Send a test notification to a channel (at most 5 an hour)", response=QueuedOut, status=202, tags=TAGS, errors=(404, 429))}
 
     async def post(self, channel_id: str) -> None:
-        assert self.user is not None
         note = await self.services.channels.send_test(self.user, channel_id)
         self.services.channel_sender.wake()
         self.send(QueuedOut(message="test notification queued", id=note.id, mail_enabled=bool(self.services.settings.smtp_host)))
@@ -72,7 +66,6 @@ class ChannelDeliveriesHandler(QJMHandler):
     spec = {"get": Op("A channel's delivery log, newest first", response=NotificationList, query=NotificationQuery, tags=TAGS, errors=(404, 422))}
 
     async def get(self, channel_id: str) -> None:
-        assert self.user is not None
         q = self.query(NotificationQuery)
         rows, total = await self.services.channels.delivery_log(self.user, channel_id, q.limit, q.offset)
         self.send(NotificationList(notifications=[NotificationOut.from_record(n) for n in rows], total=total))

@@ -71,11 +71,9 @@ class PreferencesHandler(QJMHandler):
     }
 
     async def get(self) -> None:
-        assert self.user is not None
         self.send(_prefs(self.user))
 
     async def put(self) -> None:
-        assert self.user is not None
         body: PreferencesIn = self.body()
         self.send(_prefs(await self.services.stop.update_preferences(self.user, body.changes())))
 

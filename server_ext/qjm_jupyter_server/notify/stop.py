@@ -64,14 +64,6 @@ class StopService:
             f"No more job notification email goes to {what}. Turn it on again in the qjm panel's settings.",
         )
 
-    async def set_mail_stopped(self, user: User, stopped: bool) -> User:
-        now = self.clock.now_ms()
-        value = (user.mail_stopped_at or now) if stopped else None
-        updated = await self.store.update_user(user.id, {"mail_stopped_at": value, "updated_at": now})
-        if updated is None:
-            raise NotFound("no such account")
-        return updated
-
     async def update_preferences(self, user: User, changes: dict[str, Any]) -> User:
         """Notification preferences: stop/resume email, time zone, quiet hours, digest."""
         values: dict[str, Any] = {}
