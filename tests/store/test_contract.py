@@ -786,7 +786,7 @@ async def test_channels_crud_scoped_to_their_owner(store: Store) -> None:
     assert await store.delete_channel(first.id, bob.id) is False
     assert await store.delete_channel(first.id, ada.id) is True
     assert [c.id for c in await store.list_channels(ada.id)] == [second.id]
-    await store.delete_user(ada.id)
+    await store.delete_user(ada.id, T0 + 10)
     assert await store.list_channels(ada.id) == []
 
 

@@ -54,9 +54,13 @@ def _asset() -> Any:
 
 
 def _plugin(url: str) -> Any:
+    """Apprise's plugin for a URL, or None for anything it cannot take (never raises)."""
     from apprise import Apprise
 
-    return Apprise.instantiate(url, asset=_asset())
+    try:
+        return Apprise.instantiate(url, asset=_asset())
+    except Exception:  # noqa: BLE001 - a malformed URL is the user's input, not our failure
+        return None
 
 
 def inspect(url: str, settings: Settings) -> Target:
@@ -106,8 +110,8 @@ async def check_reachable(target: Target, settings: Settings, timeout: float = 5
         loop = asyncio.get_running_loop()
         try:
             infos = await asyncio.wait_for(loop.getaddrinfo(host, target.port or 443, type=socket.SOCK_STREAM), timeout)
-        except (OSError, asyncio.TimeoutError):
-            raise InvalidInput(f"cannot resolve channel host {host!r}", field="url") from None
+        except (OSError, asyncio.TimeoutError, UnicodeError, ValueError):
+            raise InvalidInput(f"cannot resolve channel host {host[:100]!r}", field="url") from None
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     for address in addresses:
         if getattr(address, "ipv4_mapped", None) is not None:

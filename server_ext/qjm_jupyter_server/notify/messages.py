@@ -195,13 +195,13 @@ class MessageFactory:
 
     def job_status_for_channel(self, user: User, job: Job, entered: list[str], channel: Channel, now: int) -> Notification:
         return self._for_channel(
-            template="channel_job", kind="job_status", user=user, channel=channel, now=now, **self._job_change(job, entered)
+            template="channel/job", kind="job_status", user=user, channel=channel, now=now, **self._job_change(job, entered)
         )
 
     def channel_test(self, user: User, channel: Channel, now: int) -> Notification:
         where = f"{channel.scheme}://{channel.host}" if channel.host else channel.scheme
         return self._for_channel(
-            template="channel_test", kind="test", dedupe_key=f"chtest:{now}", user=user, channel=channel,
+            template="channel/test", kind="test", dedupe_key=f"chtest:{now}", user=user, channel=channel,
             subject="Test: notifications reach this channel", now=now, where=where,
         )
 

@@ -229,7 +229,7 @@ class Store(Protocol):
         """Outbox rows, optionally of one state, one user and/or one channel (the delivery log's total)."""
 
     async def list_held(self, now: int, limit: int) -> list[Notification]:
-        """Rows in state 'held' (quiet hours, digests) whose next_attempt_at <= now, oldest first."""
+        """Rows in state 'held' (quiet hours, digests) whose next_attempt_at <= now, soonest due first."""
 
     async def mark_digested(self, notification_ids: Sequence[str], now: int) -> int:
         """'held' -> 'digested' (their content went out in a summary mail); bodies cleared. Returns the count."""

@@ -702,7 +702,7 @@ class MongoStore:
         if limit <= 0:
             return []
         cursor = self._c("outbox").find({"state": "held", "next_attempt_at": {"$lte": now}}).sort(
-            [("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+            [("next_attempt_at", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
         return [n for d in await cursor.to_list(None) if (n := _note(d))]
 
     @_guarded

@@ -880,7 +880,7 @@ class SQLiteStore:
     async def list_held(self, now: int, limit: int) -> list[Notification]:
         return await self._call(
             _many,
-            "SELECT * FROM outbox WHERE state = 'held' AND next_attempt_at <= ? ORDER BY created_at, id LIMIT ?",
+            "SELECT * FROM outbox WHERE state = 'held' AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at, id LIMIT ?",
             (now, max(0, limit)),
             Notification,
         )
