@@ -20,7 +20,7 @@ from typing import Any
 
 from .common import machine
 
-BENCHES = ["api", "logins", "stores", "watcher", "email", "kernel", "soak", "remote"]
+BENCHES = ["api", "logins", "stores", "watcher", "email", "channels", "kernel", "soak", "remote"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

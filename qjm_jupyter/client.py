@@ -460,7 +460,7 @@ class JobManagerClient:
             result["merged"] += int(part.get("merged", 0))
         local = [(leaf.job, rec["job_id"]) for leaf, rec in zip(leaves, records) if rec.get("source") == "local"]
         if local:
-            SESSION.watch_local(self.report_status, local)
+            SESSION.watch_local(self.report_status, local, self.local_checkin)
         return result
 
     async def register_job_async(self, job: Any, notify_status: Any = None, *, label: str | None = None,
@@ -580,3 +580,20 @@ class JobManagerClient:
         return await self._call("POST", f"jobs/{job_id}/status", json=body)
 
     report_status = _blocking(report_status_async)
+
+    async def cancel_job_async(self, job_id: Any) -> dict[str, Any]:
+        """Cancel a job (an id or a job object): an IBM job on IBM Quantum, with the API key
+        stored on the server; a local job through the kernel that runs it, if that kernel is
+        alive (else the server answers 409 "the kernel that runs this job is gone").
+
+        Returns `{"state": "cancelled" | "requested", "message", "job"}`."""
+        [ref] = list(iter_ids(job_id)) or [""]
+        return await self._call("POST", f"jobs/{ref}/cancel")
+
+    cancel_job = _blocking(cancel_job_async)
+
+    async def local_checkin_async(self, job_ids: list[str]) -> dict[str, Any]:
+        """The local watcher's check-in: these jobs still run here; answers which to cancel."""
+        return await self._call("POST", "jobs/local/checkin", json={"job_ids": list(job_ids)})
+
+    local_checkin = _blocking(local_checkin_async)

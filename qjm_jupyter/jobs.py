@@ -84,6 +84,33 @@ def _runtime_instance(job: Any) -> str | None:
     return None
 
 
+def _backend_name(backend: Any) -> str | None:
+    name = getattr(backend, "name", None)
+    if callable(name):
+        name = _safe(name)
+    return name if isinstance(name, str) and name else None
+
+
+def _local_backend(job: Any) -> str | None:
+    """What a local job runs on: the backend of an Aer or local-runtime job; for a qiskit
+    `PrimitiveJob`, the backend of the primitive that made it (BackendSamplerV2, Aer's
+    SamplerV2), else the primitive's class name (StatevectorSampler has no backend)."""
+    names = mro_names(job)
+    if AER in names or LOCAL_RUNTIME in names:
+        name = _backend_name(_safe(job.backend))  # local object, no network
+        if name:
+            return name
+    primitive = getattr(getattr(job, "_function", None), "__self__", None)
+    if primitive is None:
+        return None
+    for attr in ("backend", "_backend"):
+        value = getattr(primitive, attr, None)
+        name = _backend_name(value() if callable(value) and not hasattr(value, "name") else value)
+        if name:
+            return name
+    return type(primitive).__name__
+
+
 def describe(job: Any) -> dict[str, Any]:
     """The JobIn fields of one job object or job id string (no network calls)."""
     kind = job_kind(job)
@@ -117,14 +144,9 @@ def describe(job: Any) -> dict[str, Any]:
             out["created"] = created
         return out
     out = {"job_id": job_id, "source": "local", "channel": "local"}
-    names = mro_names(job)
-    if AER in names or LOCAL_RUNTIME in names:
-        backend = _safe(job.backend)  # local object, no network
-        name = getattr(backend, "name", None)
-        if callable(name):
-            name = _safe(name)
-        if isinstance(name, str) and name:
-            out["backend"] = name
+    name = _local_backend(job)
+    if name:
+        out["backend"] = name
     created = _iso(getattr(job, "_created", None))
     if created:
         out["created"] = created

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,10 +20,13 @@ from .statuses import UnknownStatus, is_final, normalize_status
 
 # report(job_id, status, reason): tell the server; raises when it could not.
 Report = Callable[[str, str, "str | None"], Any]
+# checkin(job_ids) -> {"cancel": [ids]}: this kernel still runs these jobs (a client's `local_checkin`).
+Checkin = Callable[[list[str]], dict[str, Any]]
 
 log = logging.getLogger("qjm_jupyter.local")
 
 INTERVAL = 0.5
+CHECKIN_INTERVAL = 2.0  # tells the server this kernel is alive; collects cancel requests
 MAX_REPORT_FAILURES = 20  # then give up on that job (server gone for ~10 s of tries)
 
 
@@ -33,6 +37,7 @@ class Watched:
     job_id: str
     reported: str | None = None
     failures: int = 0
+    checkin: Checkin | None = None
 
 
 def _status_of(job: Any) -> tuple[str | None, str | None]:
@@ -66,6 +71,9 @@ class LocalWatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.reports = 0  # successful status reports (tests, benchmarks)
+        self.checkin_interval = CHECKIN_INTERVAL
+        self._last_checkin = 0.0
+        self.cancelled: list[str] = []  # ids whose cancel this watcher carried out (tests)
 
     @property
     def running(self) -> bool:
@@ -75,10 +83,10 @@ class LocalWatcher:
         with self._lock:
             return list(self._jobs)
 
-    def watch(self, report: Report, jobs: Iterable[tuple[Any, str]]) -> None:
+    def watch(self, report: Report, jobs: Iterable[tuple[Any, str]], checkin: Checkin | None = None) -> None:
         with self._lock:
             for job, job_id in jobs:
-                self._jobs[job_id] = Watched(report, job, job_id)
+                self._jobs[job_id] = Watched(report, job, job_id, checkin=checkin)
             self._stop.clear()
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="qjm-local-jobs", daemon=True)
@@ -134,10 +142,44 @@ class LocalWatcher:
             if is_final(status):
                 self.forget([item.job_id])
 
+    def checkin_once(self) -> None:
+        """Tell the server which local jobs still run here (so a cancel from the panel or
+        a mail knows this kernel is alive) and cancel those it asks to cancel."""
+        with self._lock:
+            by_server: dict[int, tuple[Checkin, list[Watched]]] = {}
+            for item in self._jobs.values():
+                if item.checkin is not None:
+                    by_server.setdefault(id(item.checkin), (item.checkin, []))[1].append(item)
+        for checkin, items in by_server.values():
+            try:
+                answer = checkin([i.job_id for i in items])
+            except Exception as exc:  # noqa: BLE001 - the server may come back; reports still go
+                log.debug("qjm: local check-in failed: %s", exc)
+                continue
+            wanted = set(answer.get("cancel") or ())
+            for item in items:
+                if item.job_id in wanted and item.job_id not in self.cancelled:
+                    self._cancel(item)
+
+    def _cancel(self, item: Watched) -> None:
+        try:
+            accepted = item.job.cancel()
+        except Exception as exc:  # noqa: BLE001 - report why, keep watching
+            accepted = False
+            log.warning("qjm: cancelling local job %s failed: %s", item.job_id, exc)
+        self.cancelled.append(item.job_id)
+        if accepted is False:
+            # A future already running cannot be cancelled (qiskit's local jobs run in threads).
+            log.warning("qjm: local job %s could not be cancelled (it is already running)", item.job_id)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
             self.poll_once()
+            now = time.monotonic()
+            if now - self._last_checkin >= self.checkin_interval:
+                self._last_checkin = now
+                self.checkin_once()
             with self._lock:
                 if not self._jobs:
                     self._thread = None

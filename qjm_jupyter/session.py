@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from .local import LocalWatcher, Report
+from .local import Checkin, LocalWatcher, Report
 
 
 class Closable(Protocol):
@@ -86,8 +86,8 @@ class Session:
                 self._watcher = LocalWatcher()
             return self._watcher
 
-    def watch_local(self, report: Report, jobs: Iterable[tuple[Any, str]]) -> None:
-        self.watcher().watch(report, jobs)
+    def watch_local(self, report: Report, jobs: Iterable[tuple[Any, str]], checkin: Checkin | None = None) -> None:
+        self.watcher().watch(report, jobs, checkin)
 
     def forget_local(self, job_ids: Iterable[str] | None) -> None:
         watcher = self._watcher

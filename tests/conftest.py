@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.process",
     "tests.fixtures.smtp",
     "tests.fixtures.mongo",
+    "tests.fixtures.receiver",
 ]
 
 # CI sets QJM_REQUIRE_MONGO=1 / QJM_REQUIRE_UI=1: there the MongoDB leg and the browser test

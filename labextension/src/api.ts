@@ -11,7 +11,19 @@
 
 import { ISignal, Signal } from '@lumino/signaling';
 
-import type { AdminUserList, DeliveryLog, Job, JobList, LoginResult, ServerStatus, User } from './model';
+import type {
+  AdminUserList,
+  CancelResult,
+  Channel,
+  ChannelIn,
+  DeliveryLog,
+  Job,
+  JobList,
+  LoginResult,
+  NotificationPreferences,
+  ServerStatus,
+  User
+} from './model';
 import { SessionShare, SessionShareOptions, StoredSession } from './session';
 
 /** Every request gives up after this long, so a stalled server shows up as "unreachable". */
@@ -234,6 +246,48 @@ export class QJMApi {
 
   deleteJob(id: string): Promise<void> {
     return this._request('DELETE', `jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** IBM jobs: cancelled on IBM Quantum with the stored key; local jobs: through their kernel
+   * (409 `kernel_gone` when it no longer runs, 409 `already_final` for a finished job). */
+  cancelJob(id: string): Promise<CancelResult> {
+    return this._request('POST', `jobs/${encodeURIComponent(id)}/cancel`);
+  }
+
+  // -- channels (Apprise URLs; the server never returns a URL, only its scheme and host) -------
+
+  channels(): Promise<{ channels: Channel[] }> {
+    return this._request('GET', 'channels');
+  }
+
+  addChannel(channel: ChannelIn): Promise<Channel> {
+    return this._request('POST', 'channels', channel);
+  }
+
+  updateChannel(id: string, patch: Partial<ChannelIn> & { enabled?: boolean }): Promise<Channel> {
+    return this._request('PATCH', `channels/${encodeURIComponent(id)}`, patch);
+  }
+
+  deleteChannel(id: string): Promise<void> {
+    return this._request('DELETE', `channels/${encodeURIComponent(id)}`);
+  }
+
+  testChannel(id: string): Promise<{ message: string; id: string | null }> {
+    return this._request('POST', `channels/${encodeURIComponent(id)}/test`);
+  }
+
+  channelDeliveries(id: string, limit = 50, offset = 0): Promise<DeliveryLog> {
+    return this._request('GET', `channels/${encodeURIComponent(id)}/deliveries`, undefined, { limit, offset });
+  }
+
+  // -- notification preferences -------------------------------------------------------------
+
+  preferences(): Promise<NotificationPreferences> {
+    return this._request('GET', 'notifications/preferences');
+  }
+
+  updatePreferences(patch: Partial<Omit<NotificationPreferences, 'mail_stopped_at'>>): Promise<NotificationPreferences> {
+    return this._request('PUT', 'notifications/preferences', patch);
   }
 
   // -- plumbing -----------------------------------------------------------------------------

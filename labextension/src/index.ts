@@ -13,7 +13,7 @@ import { PageConfig } from '@jupyterlab/coreutils';
 
 import { QJMApi } from './api';
 import { JobFeed } from './feed';
-import { parseDeepLink, stripDeepLink, ToastDecision } from './model';
+import { DesktopContext, desktopNotification, parseDeepLink, stripDeepLink, ToastDecision } from './model';
 import { JobPanel, PANEL_ID } from './panel';
 
 export namespace CommandIDs {
@@ -21,6 +21,50 @@ export namespace CommandIDs {
   export const signIn = 'qjm:sign-in';
   export const signOut = 'qjm:sign-out';
   export const refresh = 'qjm:refresh';
+  export const desktop = 'qjm:desktop-notifications';
+}
+
+const DESKTOP_KEY = 'qjm-jupyter:desktop-notifications';
+
+/** Desktop notifications are off until the user turns them on (a click, never on load). */
+function desktopEnabled(): boolean {
+  try {
+    return window.localStorage.getItem(DESKTOP_KEY) === 'on';
+  } catch {
+    return false;
+  }
+}
+
+function browserPermission(): DesktopContext['permission'] {
+  return typeof window.Notification === 'undefined' ? 'denied' : window.Notification.permission;
+}
+
+/** Toggle; turning on asks the browser's permission, from the user's own click. */
+async function toggleDesktop(): Promise<void> {
+  if (desktopEnabled()) {
+    window.localStorage.removeItem(DESKTOP_KEY);
+    return;
+  }
+  if (typeof window.Notification === 'undefined') {
+    Notification.warning('This browser has no desktop notifications.', { autoClose: TOAST_MS });
+    return;
+  }
+  const permission = await window.Notification.requestPermission();
+  if (permission === 'granted') {
+    window.localStorage.setItem(DESKTOP_KEY, 'on');
+  } else {
+    Notification.warning('The browser did not allow desktop notifications.', { autoClose: TOAST_MS });
+  }
+}
+
+function toDesktop(decisions: ToastDecision[]): void {
+  const ctx: DesktopContext = { enabled: desktopEnabled(), permission: browserPermission(), hidden: document.hidden };
+  for (const d of decisions) {
+    const notice = desktopNotification(d, ctx);
+    if (notice) {
+      new window.Notification(notice.title, { body: notice.body, tag: notice.tag });
+    }
+  }
 }
 
 const CATEGORY = 'Quantum jobs';
@@ -79,7 +123,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       restorer.add(panel, PANEL_ID);
     }
 
-    feed.toasts.connect((_, decisions) => announce(app, panel, decisions));
+    feed.toasts.connect((_, decisions) => {
+      announce(app, panel, decisions);
+      toDesktop(decisions);
+    });
 
     const { commands } = app;
     commands.addCommand(CommandIDs.open, {
@@ -107,10 +154,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
       isEnabled: () => api.signedIn,
       execute: () => feed.refresh()
     });
+    commands.addCommand(CommandIDs.desktop, {
+      label: 'Desktop Notifications for Quantum Jobs (when Lab is hidden)',
+      caption: 'Also show job toasts as desktop notifications while this tab is hidden; asks the browser first',
+      isToggled: () => desktopEnabled(),
+      execute: async () => {
+        await toggleDesktop();
+        commands.notifyCommandChanged(CommandIDs.desktop);
+      }
+    });
     api.sessionChanged.connect(() => commands.notifyCommandChanged());
 
     if (palette) {
-      for (const command of [CommandIDs.open, CommandIDs.signIn, CommandIDs.signOut, CommandIDs.refresh]) {
+      for (const command of [CommandIDs.open, CommandIDs.signIn, CommandIDs.signOut, CommandIDs.refresh, CommandIDs.desktop]) {
         palette.addItem({ command, category: CATEGORY });
       }
     }

@@ -47,6 +47,49 @@ export interface Job {
   registered_at: string;
   updated_at: string;
   ibm_url: string | null;
+  /** IBM Quantum's own running/finished times and billed seconds, once reported. */
+  started?: string | null;
+  finished?: string | null;
+  usage_seconds?: number | null;
+  /** A local job's pending cancel (its kernel acts on it). */
+  cancel_requested_at?: string | null;
+}
+
+export interface CancelResult {
+  state: 'cancelled' | 'requested';
+  message: string;
+  job: Job;
+}
+
+/** A notification channel as the server shows it: never its URL (which holds its secret). */
+export interface Channel {
+  id: string;
+  scheme: string;
+  host: string;
+  label: string | null;
+  notify_status: string[];
+  enabled: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ChannelIn {
+  url: string;
+  label?: string | null;
+  notify_status?: string[];
+}
+
+export interface NotificationPreferences {
+  mail_stopped: boolean;
+  mail_stopped_at: string | null;
+  /** IANA zone of the local times below. */
+  time_zone: string;
+  quiet_start: string | null;
+  quiet_end: string | null;
+  /** Statuses mailed even during quiet hours. */
+  quiet_breakthrough: string[];
+  /** 0: a mail per change; N: one summary per N minutes (1440: daily). */
+  digest_minutes: number;
 }
 
 export interface JobList {
@@ -97,6 +140,8 @@ export interface DeliveryRecord {
   created_at: string;
   sent_at: string | null;
   job_id: string | null;
+  /** null: an email; else the channel this delivery went to. */
+  channel_id?: string | null;
 }
 
 export interface DeliveryLog {
@@ -278,26 +323,70 @@ export function jobName(job: Job): string {
   return job.label ? `${job.label} (${job.job_id})` : job.job_id;
 }
 
+/** Rank along a job's life (qjm_jupyter/statuses.py ORDER, mirrored). */
+const ORDER: Record<string, number> = {
+  INITIALIZING: 0,
+  VALIDATING: 1,
+  QUEUED: 2,
+  RUNNING: 3,
+  DONE: 4,
+  ERROR: 4,
+  CANCELLED: 4
+};
+
 /**
- * Which statuses a job entered between what we held (`before`) and what the feed says
- * now (`after`), oldest first. The history is authoritative: a job polled QUEUED then
- * DONE passed RUNNING, and the history says so; without history we fall back to
- * comparing the current status.
+ * Statuses a job must have passed through between `previous` and `observed`, the
+ * server's rule (watcher/rules.py): a non-final status or DONE implies the non-final
+ * statuses ranked between; ERROR and CANCELLED imply nothing (a job can fail or be
+ * cancelled in the queue without ever running).
  */
-export function enteredStatuses(before: Job, after: Job): string[] {
-  const seen = before.history ? before.history.length : 0;
-  const fresh = (after.history || []).slice(seen).map(e => e.status);
-  if (fresh.length > 0) {
-    return fresh;
+export function impliedStatuses(previous: string, observed: string): string[] {
+  if (FINAL_STATUSES.has(observed) && observed !== 'DONE') {
+    return [];
   }
-  return after.status !== before.status ? [after.status] : [];
+  const low = ORDER[previous] ?? 0;
+  const high = ORDER[observed] ?? 0;
+  return STATUSES.filter(s => !FINAL_STATUSES.has(s) && ORDER[s] > low && ORDER[s] < high).sort(
+    (a, b) => ORDER[a] - ORDER[b]
+  );
 }
 
 /**
- * Toasts for one merge. Only transitions of jobs we already held are announced (a job
- * first seen in the feed was just registered, or we were signed out), and only into a
- * status the user asked for (`notify_status`). Several wanted statuses in one poll
- * collapse to the latest, so a fast job gives one toast, not three.
+ * Which statuses a job entered between what we held (`before`) and what the feed says
+ * now (`after`), oldest first, including the ones a poll skipped that the later status
+ * proves (QUEUED then DONE passed RUNNING), as the server's mail reports them. The history
+ * is authoritative; without history we fall back to comparing the current status.
+ */
+export function enteredStatuses(before: Job, after: Job): string[] {
+  const seen = before.history ? before.history.length : 0;
+  let fresh = (after.history || []).slice(seen).map(e => e.status);
+  if (fresh.length === 0 && after.status !== before.status) {
+    fresh = [after.status];
+  }
+  const out: string[] = [];
+  let previous = before.status;
+  for (const status of fresh) {
+    for (const implied of impliedStatuses(previous, status)) {
+      if (!out.includes(implied)) {
+        out.push(implied);
+      }
+    }
+    out.push(status);
+    previous = status;
+  }
+  return out;
+}
+
+/** How a toast names a job: by where it runs (a local simulator job is no IBM Quantum job). */
+export function jobNoun(job: Job): string {
+  return job.source === 'local' ? 'Local simulator job' : 'IBM Quantum job';
+}
+
+/**
+ * Toasts for one merge: one per status the user asked for (`notify_status`) that a job
+ * entered since we last held it, RUNNING included, in order, even when the job also
+ * finished before this poll. Only jobs we already held are announced (a job first seen
+ * in the feed was just registered, or we were signed out).
  */
 export function toastsFor(previous: ReadonlyMap<string, Job>, changes: Job[]): ToastDecision[] {
   const latest = new Map<string, Job>();
@@ -312,20 +401,47 @@ export function toastsFor(previous: ReadonlyMap<string, Job>, changes: Job[]): T
     }
     const wanted = new Set(job.notify_status || []);
     const hits = enteredStatuses(before, job).filter(s => wanted.has(s));
-    if (hits.length === 0) {
-      continue;
+    for (const status of new Set(hits)) {
+      const reason = status === 'ERROR' && job.error_reason ? `: ${job.error_reason}` : '';
+      out.push({
+        jobId: job.id,
+        status,
+        kind: toastKind(status),
+        message: `${jobNoun(job)} ${jobName(job)} is ${statusLabel(status).toLowerCase()}${reason}`,
+        url: job.ibm_url
+      });
     }
-    const status = hits[hits.length - 1];
-    const reason = status === 'ERROR' && job.error_reason ? `: ${job.error_reason}` : '';
-    out.push({
-      jobId: job.id,
-      status,
-      kind: toastKind(status),
-      message: `Quantum job ${jobName(job)} is ${statusLabel(status).toLowerCase()}${reason}`,
-      url: job.ibm_url
-    });
   }
   return out;
+}
+
+/** What decides whether a toast also becomes a desktop notification. */
+export interface DesktopContext {
+  /** The user turned desktop notifications on (from the panel; never by default). */
+  enabled: boolean;
+  /** `Notification.permission` of the browser. */
+  permission: 'default' | 'granted' | 'denied';
+  /** `document.hidden`: nobody is looking at the Lab tab. */
+  hidden: boolean;
+}
+
+export interface DesktopNotice {
+  title: string;
+  body: string;
+  /** Same job and status: the browser replaces instead of stacking. */
+  tag: string;
+}
+
+/** A desktop notification for a toast, or null when one is not wanted right now. */
+export function desktopNotification(toast: ToastDecision, ctx: DesktopContext): DesktopNotice | null {
+  if (!ctx.enabled || ctx.permission !== 'granted' || !ctx.hidden) {
+    return null;
+  }
+  return {
+    title: `Quantum job ${statusLabel(toast.status).toLowerCase()}`,
+    body: toast.message,
+    tag: `qjm:${toast.jobId}:${toast.status}`
+  };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import {
   enteredStatuses,
   filterJobs,
   formatAgo,
-  Job,
   keySummary,
   mergeJobs,
   nextDelay,
@@ -19,32 +18,8 @@ import {
   POLL_MAX_MS,
   toastsFor
 } from '../src/model';
+import { job } from './factory';
 
-function job(over: Partial<Job> = {}): Job {
-  const id = over.id ?? 'j1';
-  return {
-    id,
-    job_id: `ibm-${id}`,
-    backend: 'ibm_kyiv',
-    instance: null,
-    channel: null,
-    source: 'ibm',
-    created: '2026-11-29T10:00:00.000Z',
-    notify_status: ['DONE', 'ERROR', 'CANCELLED'],
-    label: null,
-    group: null,
-    status: 'QUEUED',
-    history: [{ status: 'QUEUED', at: '2026-11-29T10:00:00.000Z' }],
-    watch_state: 'active',
-    error_reason: null,
-    last_poll_at: null,
-    last_error: null,
-    registered_at: '2026-11-29T10:00:00.000Z',
-    updated_at: '2026-11-29T10:00:00.000Z',
-    ibm_url: `https://quantum.cloud.ibm.com/jobs/ibm-${id}`,
-    ...over
-  };
-}
 
 describe('mergeJobs', () => {
   it('adds new jobs and replaces changed ones, newest first', () => {
@@ -161,7 +136,7 @@ describe('toastsFor', () => {
     expect(toastsFor(new Map([[before.id, before]]), [unwatched])).toEqual([]);
   });
 
-  it('sees statuses skipped between polls and gives one toast for the latest wanted one', () => {
+  it('sees statuses skipped between polls and toasts each wanted one (issue 12: RUNNING was collapsed away)', () => {
     const before = job({ notify_status: ['RUNNING', 'DONE'] });
     const after = job({
       status: 'DONE',
@@ -174,7 +149,7 @@ describe('toastsFor', () => {
     });
     expect(enteredStatuses(before, after)).toEqual(['RUNNING', 'DONE']);
     const toasts = toastsFor(new Map([[before.id, before]]), [after]);
-    expect(toasts.map(t => t.status)).toEqual(['DONE']);
+    expect(toasts.map(t => t.status)).toEqual(['RUNNING', 'DONE']);
   });
 
   it('says why a job failed', () => {

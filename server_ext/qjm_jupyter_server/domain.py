@@ -19,7 +19,7 @@ from .errors import Forbidden
 
 KeyState = Literal["none", "ok", "invalid"]
 WatchState = Literal["active", "paused", "lost", "final"]
-DeliveryState = Literal["pending", "sent", "failed"]
+DeliveryState = Literal["pending", "sent", "failed", "held", "digested"]
 TokenPurpose = Literal["verify", "reset"]
 JobSource = Literal["ibm", "local"]
 
@@ -50,6 +50,13 @@ class User:
     ibm_key_updated_at: int | None = None
     default_instance: str | None = None  # instance CRN used for bare job ids
     notify_default: list[str] = field(default_factory=lambda: list(DEFAULT_NOTIFY_STATUS))
+    mail_stopped_at: int | None = None  # "stop all mail" (the footer link): no job mail while set
+    # When job mail may arrive (notify/schedule.py): local times "HH:MM" in `time_zone`.
+    time_zone: str | None = None  # IANA name; None: UTC
+    quiet_start: str | None = None
+    quiet_end: str | None = None
+    quiet_breakthrough: list[str] = field(default_factory=list)  # statuses mailed even in quiet hours
+    digest_minutes: int = 0  # 0: one mail per change; N: one summary per N minutes (1440: daily)
 
     def require_admin(self) -> None:
         """The one admin check of every admin operation, with its one message."""
@@ -76,6 +83,13 @@ class Job:
     channel: str = "ibm_quantum_platform"  # or "local"
     source: JobSource = "ibm"  # "local": status comes from the kernel, not IBM
     created: int | None = None  # job creation time on IBM's side
+    # IBM's own times (the metrics endpoint's timestamps.running/finished) and billed
+    # quantum seconds, when IBM reported them; mail prefers them to our observation times,
+    # which are only as exact as the poll interval.
+    started: int | None = None
+    finished: int | None = None
+    usage_seconds: float | None = None
+    cancel_requested_at: int | None = None  # a local job's cancel waits for its kernel to ask
     notify_status: list[str] = field(default_factory=lambda: list(DEFAULT_NOTIFY_STATUS))
     label: str | None = None
     group: str | None = None
@@ -161,6 +175,8 @@ class Notification:
     html: str
     created_at: int
     job_id: str | None = None
+    unsubscribe_url: str | None = None  # RFC 8058 List-Unsubscribe target (job mail)
+    channel_id: str | None = None  # None: an email to `to_addr`; else a delivery to that channel
     state: DeliveryState = "pending"
     attempts: int = 0
     next_attempt_at: int = 0
@@ -181,6 +197,24 @@ class GroupSummary:
     others_ran: bool  # a job other than the one being written has been RUNNING (or DONE)
     wants_running: bool  # some job of the group asks to be told of RUNNING
     wants_final: bool  # some job of the group asks to be told of a final status
+
+
+@dataclass
+class Channel:
+    """A user's extra notification channel: an Apprise URL (ntfy, Slack, Discord, a JSON
+    webhook, ...). The URL holds the secret (a webhook token), so it is stored encrypted
+    with the key ring, like IBM keys, and never returned: only its scheme and host are."""
+
+    id: str
+    user_id: str
+    url_cipher: str
+    scheme: str
+    host: str
+    created_at: int
+    updated_at: int
+    label: str | None = None
+    notify_status: list[str] = field(default_factory=lambda: list(DEFAULT_NOTIFY_STATUS))
+    enabled: bool = True
 
 
 @dataclass

@@ -15,8 +15,13 @@ from dataclasses import dataclass, field
 
 from .accounts import AccountService
 from .clock import Clock, SystemClock
+from .cancel import CancelService
+from .channels import ChannelService
+from .notify.channel_sender import ChannelSender
 from .jobs import JobService
+from .notify.links import StopLinks, link_key
 from .notify.messages import MessageFactory
+from .notify.stop import StopService
 from .notify.outbox import OutboxService
 from .notify.sender import Sender
 from .secrets import KeyRing
@@ -56,13 +61,18 @@ class Services:
     has_lab: Callable[[], bool] | None = None
 
     def __post_init__(self) -> None:
-        self.messages = MessageFactory(self.settings, self.public_url, self.has_lab)
+        self.stop_links = StopLinks(link_key(self.keyring.jwt_secret))
+        self.messages = MessageFactory(self.settings, self.public_url, self.has_lab, self.stop_links)
+        self.stop = StopService(self.store, self.stop_links, self.clock)
         self.accounts = AccountService(self.store, self.keyring, self.messages, self.settings, self.clock)
         self.jobs = JobService(self.store, self.messages, self.settings, self.clock)
         self.ibm = IBMClient(self.settings)
         self.poller = Poller(self.store, self.keyring, self.messages, self.ibm, self.settings, self.clock, self.owner)
-        self.sender = Sender(self.store, self.settings, self.clock, self.owner, self.keyring)
+        self.sender = Sender(self.store, self.settings, self.clock, self.owner, self.keyring, self.messages)
         self.outbox = OutboxService(self.store, self.messages, self.settings, self.clock, self.sender.wake)
+        self.channels = ChannelService(self.store, self.keyring, self.messages, self.settings, self.clock)
+        self.channel_sender = ChannelSender(self.store, self.keyring, self.settings, self.clock, self.owner)
+        self.cancel = CancelService(self.store, self.keyring, self.ibm, self.jobs, self.messages, self.clock)
         self._open_lock = asyncio.Lock()
         self._opened = False
 
@@ -88,6 +98,7 @@ class Services:
         await self.ensure_open()
         await self.poller.start()
         await self.sender.start()
+        await self.channel_sender.start()
 
     async def close(self) -> None:
         """Stop background work, then close clients and the store; never raises."""
@@ -95,6 +106,7 @@ class Services:
             ("account mail", self.accounts.settle),
             ("poller", self.poller.stop),
             ("sender", self.sender.stop),
+            ("channel sender", self.channel_sender.stop),
             ("ibm client", self.ibm.aclose),
             ("store", self.store.close),
         ):

@@ -114,6 +114,20 @@ class Settings:
         "(keep it above the longest send of a burst).",
     )
     templates_dir: str = setting("", "Directory with email templates that override the built-in ones.")
+    # -- channels (Apprise URLs) ----------------------------------------------------------------
+    channel_schemes: tuple[str, ...] = setting(
+        (),
+        "Apprise schemes users may add as channels (e.g. ntfys, slack, discord, jsons); empty allows any "
+        "notification scheme except those acting on the server's own machine.",
+    )
+    channel_allowed_hosts: tuple[str, ...] = setting(
+        (),
+        "Channel hosts (names or IPs) exempt from the refusal of loopback, private and link-local addresses. "
+        "Empty by default: channels reach only public hosts.",
+    )
+    channel_timeout: float = setting(10.0, "Seconds per channel delivery attempt.")
+    channel_concurrency: int = setting(4, "Channel deliveries in flight at once in this process.")
+    channels_per_user: int = setting(10, "Most channels one account may add.")
     # -- remote mode (a member's Jupyter server) ---------------------------------------------------
     remote_url: str = setting(
         "",
@@ -136,6 +150,8 @@ class Settings:
             "ibm_api_url": self.ibm_api_url.rstrip("/"),
             "admin_emails": tuple(normalize_email(e) for e in self.admin_emails if e.strip()),
             "default_notify_status": tuple(normalize_statuses(self.default_notify_status)),
+            "channel_schemes": tuple(x.strip().lower() for x in self.channel_schemes if x.strip()),
+            "channel_allowed_hosts": tuple(h.strip() for h in self.channel_allowed_hosts if h.strip()),
         }
         for name, value in normalized.items():
             object.__setattr__(self, name, value)

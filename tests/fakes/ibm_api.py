@@ -99,6 +99,10 @@ class _Job:
     crn: str
     created: datetime
     data: dict[str, Any]
+    # The metrics endpoint's timestamps and billed time (qpu_charge_time_seconds).
+    running: datetime | None = None
+    finished: datetime | None = None
+    usage_seconds: float = 0.0
 
     @property
     def status(self) -> str:
@@ -250,7 +254,12 @@ class FakeIBM:
         tags: list[str] | None = None,
         program: str = "sampler",
         session_id: str | None = None,
+        running: datetime | str | int | None = None,
+        finished: datetime | str | int | None = None,
+        usage_seconds: float = 0.0,
     ) -> dict[str, Any]:
+        """A job as IBM holds it. A job past Queued has a running time (`running`, default
+        its creation) and a final one a finished time (`finished`, default `running`)."""
         if status not in API_STATUSES:
             raise ValueError(f"the API speaks {API_STATUSES}, not {status!r}")
         crn = instance or self.default_crn
@@ -276,18 +285,39 @@ class FakeIBM:
             old = self.jobs.get(job_id)
             if old is not None:
                 self._by_instance[old.crn].pop(job_id, None)
-            job = _Job(seq, crn, when, data)
+            job = _Job(seq, crn, when, data, usage_seconds=usage_seconds)
+            if status != "Queued":
+                job.running = _to_datetime(running) or when
+            if status in FINAL:
+                job.finished = _to_datetime(finished) or job.running
             self.jobs[job_id] = job
             self._by_instance[crn][job_id] = job
         return data
 
-    def set_status(self, job_id: str, status: str, reason: str | None = None, reason_code: int | None = None) -> None:
+    def set_status(
+        self,
+        job_id: str,
+        status: str,
+        reason: str | None = None,
+        reason_code: int | None = None,
+        at: datetime | str | int | None = None,
+        usage_seconds: float | None = None,
+    ) -> None:
+        """Move a job; IBM stamps the move (`at`, default now) as its running or finished time.
+        A job that completes from the queue ran in between: it gets a running time too."""
         if status not in API_STATUSES:
             raise ValueError(f"the API speaks {API_STATUSES}, not {status!r}")
+        when = _to_datetime(at) or datetime.now(timezone.utc)
         with self.lock:
             job = self.jobs[job_id]
             job.data["status"] = status
             job.data["state"] = _state(status, reason, reason_code)
+            if status == "Running" or (status in ("Completed", "Failed") and job.running is None):
+                job.running = job.running or when
+            if status in FINAL:
+                job.finished = job.finished or when
+            if usage_seconds is not None:
+                job.usage_seconds = usage_seconds
 
     def count_calls(self, path_prefix: str = "", method: str | None = None) -> int:
         with self.lock:
@@ -518,18 +548,23 @@ class FakeIBM:
         return json.dumps({"results": [], "metadata": {}})
 
     def _metrics(self, job: _Job) -> dict[str, Any]:
+        """API version 2026-04-15: `usage.quantum_seconds`/`seconds` and `bss` are gone
+        (2026-03-15); billed time is `usage.qpu_charge_time_seconds`, final once
+        `usage.status` is "complete"; later timestamps are null until reached."""
         final = job.status in FINAL
         return {
-            "timestamps": {"created": job.data["created"], "running": job.data["created"] if job.status != "Queued" else None, "finished": job.data["created"] if final else None},
-            "bss": {"seconds": 0},
-            "usage": {"quantum_seconds": 0, "seconds": 0},
-            "executions": 0,
-            "num_circuits": 0,
+            "timestamps": {
+                "created": _iso(job.created),
+                "running": _iso(job.running) if job.running else None,
+                "finished": _iso(job.finished) if job.finished else None,
+            },
+            "usage": {
+                "qpu_charge_time_seconds": job.usage_seconds if final else 0,
+                "status": "complete" if final else "pending",
+            },
+            "circuits_execution_time_ns": int(job.usage_seconds * 1e9) if final else 0,
             "qiskit_version": "",
-            "estimated_start_time": None,
-            "estimated_completion_time": None,
             "position_in_queue": 1 if job.status == "Queued" else None,
-            "position_in_provider": None,
         }
 
 

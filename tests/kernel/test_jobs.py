@@ -95,3 +95,21 @@ def test_real_runtime_job_from_the_fake_ibm_api(fake_ibm) -> None:
     assert rec["channel"] == "ibm_quantum_platform"
     assert rec.get("instance") == fake_ibm.default_crn
     assert rec.get("backend") == "ibm_fake"
+
+
+def test_primitive_jobs_name_what_they_run_on() -> None:
+    """Real qiskit primitives: a PrimitiveJob carries no backend itself; its primitive does."""
+    qiskit = pytest.importorskip("qiskit")
+    aer = pytest.importorskip("qiskit_aer")
+    from qiskit.primitives import BackendSamplerV2, StatevectorSampler
+    from qiskit_aer.primitives import SamplerV2
+
+    qc = qiskit.QuantumCircuit(1)
+    qc.h(0)
+    qc.measure_all()
+    found = {}
+    for sampler in (StatevectorSampler(), BackendSamplerV2(backend=aer.AerSimulator()), SamplerV2()):
+        job = sampler.run([qc])
+        job.result()
+        found[type(sampler).__name__] = describe(job).get("backend")
+    assert found == {"StatevectorSampler": "StatevectorSampler", "BackendSamplerV2": "aer_simulator", "SamplerV2": "aer_simulator"}

@@ -87,8 +87,91 @@ def test_error_reason_and_unknown_spans(factory):
 
 
 def test_local_job_has_no_ibm_link(factory):
-    n = factory.job_status(a_user(), a_job(source="local", channel="local", backend=None), ["DONE"], T0)
-    assert "quantum.cloud.ibm.com" not in n.text and "unknown backend" in n.subject
+    n = factory.job_status(a_user(), a_job(source="local", channel="local", backend=None, instance=None), ["DONE"], T0)
+    assert "quantum.cloud.ibm.com" not in n.text and "local simulator" in n.subject
+    assert "unknown backend" not in n.text and "IBM Quantum job" not in n.text
+
+
+# -- every template, rendering real jobs with full histories: every figure checked ------------
+S = 1000
+IBM_DONE = a_job(
+    created=T0 - 20 * S,  # IBM's creation time: 20 s before we registered it
+    started=T0 + 95 * S,  # IBM's metrics: running at 01:35 ...
+    finished=T0 + 143 * S,  # ... finished 48 s later
+    usage_seconds=3.5,
+    history=[StatusEvent("QUEUED", T0 + 2 * S), StatusEvent("RUNNING", T0 + 120 * S), StatusEvent("DONE", T0 + 180 * S)],
+)
+
+
+def lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.splitlines()]
+
+
+def test_job_status_done_from_ibm_figures(factory):
+    n = factory.job_status(a_user(), IBM_DONE, ["DONE"], T0 + 180 * S)
+    body = lines(n.text)
+    assert "Your IBM Quantum job bell state is now DONE." in body
+    for expected in (
+        "Job:      d5abc123", "Label:    bell state", "Backend:  ibm_fez",
+        "Instance: crn:v1:bluemix:public:quantum-computing:us-east:a/1:2::", "Status:   DONE",
+        "Queued:   1 min 55 s",  # IBM created (T0-20 s) -> IBM running (T0+95 s)
+        "Ran:      48 s  (IBM Quantum's timestamps)",  # IBM running -> IBM finished
+        "Usage:    3.5 s of quantum time",
+        "  2026-01-01 00:00:02 UTC  QUEUED", "  2026-01-01 00:02:00 UTC  RUNNING", "  2026-01-01 00:03:00 UTC  DONE",
+    ):
+        assert expected in body, expected
+    for cell in ("<td>1 min 55 s</td>", "<td>48 s</td>", "<td>3.5 s of quantum time</td>", "<td>ibm_fez</td>"):
+        assert cell in n.html, cell
+    assert n.html.count("<li>") == 3
+
+
+def test_job_status_running_from_observations(factory):
+    job = a_job(status="RUNNING", history=[StatusEvent("QUEUED", T0 + 1 * S), StatusEvent("RUNNING", T0 + 3723 * S)])
+    n = factory.job_status(a_user(), job, ["RUNNING"], T0 + 3723 * S)
+    body = lines(n.text)
+    assert "Queued:   1 h 02 min" in body and "Ran:      —" in body
+    assert not any(line.startswith("Usage:") for line in body)
+    assert "  2026-01-01 01:02:03 UTC  RUNNING" in body and n.subject == "[qjm] RUNNING · bell state · ibm_fez"
+
+
+def test_job_status_error_and_cancelled(factory):
+    err = a_job(status="ERROR", error_reason="Error in transpilation.",
+                history=[StatusEvent("QUEUED", T0), StatusEvent("RUNNING", T0 + 5 * S), StatusEvent("ERROR", T0 + 65 * S, "Error in transpilation.")])
+    body = lines(factory.job_status(a_user(), err, ["ERROR"], T0).text)
+    assert "Reason:   Error in transpilation." in body and "Ran:      1 min 00 s" in body and "Queued:   5 s" in body
+    assert "  1970-01-01" not in "\n".join(body) and "  2026-01-01 00:01:05 UTC  ERROR  (Error in transpilation.)" in body
+    cancelled = a_job(status="CANCELLED", history=[StatusEvent("QUEUED", T0), StatusEvent("CANCELLED", T0 + 30 * S)])
+    body = lines(factory.job_status(a_user(), cancelled, ["CANCELLED"], T0).text)
+    assert "Queued:   —" in body and "Ran:      —" in body  # it never ran
+
+
+def test_job_status_local_simulator(factory):
+    job = a_job(source="local", channel="local", backend="aer_simulator", instance=None, ibm_job_id="c0ffee",
+                history=[StatusEvent("RUNNING", T0 + 1 * S), StatusEvent("DONE", T0 + 8 * S)])
+    n = factory.job_status(a_user(), job, ["DONE"], T0)
+    body = lines(n.text)
+    assert "Your local simulator job bell state is now DONE." in body
+    assert "Backend:  aer_simulator" in body and "Ran:      7 s" in body and "Queued:   1 s" in body
+    assert not any(line.startswith(("Instance:", "Usage:", "On IBM Quantum")) for line in body)
+    assert "Your local simulator job" in n.html and "Instance" not in n.html
+
+
+def test_group_milestone_figures(factory):
+    other = a_job(id="j_2", ibm_job_id="d5def", label=None, status="ERROR", error_reason="boom",
+                  history=[StatusEvent("QUEUED", T0), StatusEvent("RUNNING", T0 + 10 * S), StatusEvent("ERROR", T0 + 70 * S)])
+    n = factory.group_milestone(a_user(), "sweep", [IBM_DONE, other], "all_final", T0)
+    body = lines(n.text)
+    assert n.subject == "[qjm] group sweep: all 2 jobs finished (1 DONE, 1 ERROR)"
+    assert "  DONE: 1" in body and "  ERROR: 1" in body
+    assert "- bell state [DONE] on ibm_fez; queued 1 min 55 s, ran 48 s" in body
+    assert "- d5def [ERROR] on ibm_fez; queued 10 s, ran 1 min 00 s; boom" in body
+    assert "<td>1 min 55 s</td>" in n.html and "<td>1 min 00 s</td>" in n.html
+
+
+def test_job_lost_figures(factory):
+    job = a_job(status="QUEUED", history=[StatusEvent("QUEUED", T0 + 4 * S)])
+    body = lines(factory.job_lost(a_user(), job, T0).text)
+    assert "Status:   QUEUED" in body and "  2026-01-01 00:00:04 UTC  QUEUED" in body and "Queued:   —" in body
 
 
 def test_user_text_is_escaped_in_html_and_flattened_in_subject(factory):

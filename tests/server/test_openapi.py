@@ -102,7 +102,7 @@ async def test_refs_resolve_and_shapes_match_the_contract(api) -> None:
     assert set(job_out) == {
         "id", "job_id", "backend", "instance", "channel", "source", "created", "notify_status", "label", "group",
         "status", "history", "watch_state", "error_reason", "last_poll_at", "last_error", "registered_at",
-        "updated_at", "ibm_url",
+        "updated_at", "ibm_url", "started", "finished", "usage_seconds", "cancel_requested_at",
     }
     assert job_out["registered_at"] == {"format": "date-time", "title": "Registered At", "type": "string"}
     # POST jobs takes a batch or one bare job.

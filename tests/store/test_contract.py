@@ -14,6 +14,7 @@ import pytest
 
 from qjm_jupyter_server.domain import (
     ActionToken,
+    Channel,
     Job,
     JobQuery,
     JobRef,
@@ -754,3 +755,69 @@ async def test_active_job_refs_match_active_jobs(store: Store) -> None:
     refs = await store.list_active_job_refs("u1", "crn:r")
     assert len(refs) == 5
     assert refs == [JobRef(j.id, j.ibm_job_id, j.status, j.version, j.misses, j.last_error) for j in full]
+
+
+# -- channels and the channel dimension of the outbox -------------------------------------------
+def make_channel(user_id: str, *, at: int = T0, **kw: Any) -> Channel:
+    n = next(_seq)
+    return Channel(id=kw.pop("id", f"c{n:05d}"), user_id=user_id, url_cipher=f"cipher-{n}", scheme="json",
+                   host="hooks.example.org", created_at=at, updated_at=at, **kw)
+
+
+async def test_channels_crud_scoped_to_their_owner(store: Store) -> None:
+    ada, bob = make_user(), make_user()
+    await store.create_user(ada)
+    await store.create_user(bob)
+    first, second = make_channel(ada.id, at=T0 + 1, label="phone"), make_channel(ada.id, at=T0 + 2, notify_status=["ERROR"])
+    for c in (second, first, make_channel(bob.id)):
+        await store.create_channel(c)
+    assert [c.id for c in await store.list_channels(ada.id)] == [first.id, second.id]
+    got = await store.get_channel(first.id, ada.id)
+    assert got is not None and (got.label, got.notify_status, got.enabled, got.url_cipher) == (
+        "phone", ["DONE", "ERROR", "CANCELLED"], True, first.url_cipher)
+    assert await store.get_channel(first.id, bob.id) is None
+    assert await store.update_channel(first.id, bob.id, {"label": "x"}) is None
+    changed = await store.update_channel(first.id, ada.id, {"label": None, "enabled": False, "notify_status": ["RUNNING"]})
+    assert changed is not None and (changed.label, changed.enabled, changed.notify_status) == (None, False, ["RUNNING"])
+    with pytest.raises(ValueError):
+        await store.update_channel(first.id, ada.id, {"user_id": bob.id})
+    with pytest.raises(Conflict):
+        await store.create_channel(make_channel(ada.id, id=first.id))
+    assert await store.delete_channel(first.id, bob.id) is False
+    assert await store.delete_channel(first.id, ada.id) is True
+    assert [c.id for c in await store.list_channels(ada.id)] == [second.id]
+    await store.delete_user(ada.id, T0 + 10)
+    assert await store.list_channels(ada.id) == []
+
+
+async def test_each_medium_claims_only_its_own_outbox_rows(store: Store) -> None:
+    email = make_note(at=T0)
+    to_phone = make_note(at=T0 + 1, channel_id="c-phone")
+    to_chat = make_note(at=T0 + 2, channel_id="c-chat")
+    await store.enqueue([to_chat, email, to_phone])
+    mail = await store.claim_outbox("mailer", T0 + 10, 1000, 10)
+    hooks = await store.claim_outbox("hooks", T0 + 10, 1000, 10, channels=True)
+    assert [n.id for n in mail] == [email.id]
+    assert [n.id for n in hooks] == [to_phone.id, to_chat.id] and hooks[0].channel_id == "c-phone"
+    assert await store.claim_outbox("other", T0 + 10, 1000, 10, channels=True) == []
+    assert [n.id for n in await store.list_notifications("u1", 10, 0, channel_id="c-chat")] == [to_chat.id]
+    assert await store.count_outbox(user_id="u1", channel_id="c-phone") == 1
+    assert await store.count_outbox(user_id="u1") == 3
+
+
+async def test_held_rows_are_listed_when_due_and_digested_once(store: Store) -> None:
+    early = make_note(at=T0, state="held", next_attempt_at=T0 + 100)
+    late = make_note(at=T0 + 1, state="held", next_attempt_at=T0 + 900)
+    pending = make_note(at=T0 + 2)
+    await store.enqueue([late, pending, early])
+    assert [n.id for n in await store.list_held(T0 + 100, 10)] == [early.id]
+    assert [n.id for n in await store.list_held(T0 + 1000, 10)] == [early.id, late.id]
+    claimed = await store.claim_outbox("w", T0 + 1000, 1000, 10)
+    assert [n.id for n in claimed] == [pending.id]  # held rows are never claimed for sending
+    assert await store.mark_retry(pending.id, "w", T0, "later") is True
+    assert await store.mark_digested([early.id, late.id, pending.id], T0 + 1000) == 2  # only held rows
+    assert await store.mark_digested([early.id], T0 + 1001) == 0
+    assert await store.list_held(T0 + 5000, 10) == []
+    rows = {n.id: n for n in await store.list_notifications("u1", 10, 0)}
+    assert (rows[early.id].state, rows[early.id].text, rows[early.id].sent_at) == ("digested", "", T0 + 1000)
+    assert rows[pending.id].state == "pending"

@@ -173,3 +173,58 @@ async def test_runtime_job_helper_gives_a_real_job(fake_ibm: FakeIBMFixture) -> 
     assert (job.job_id(), job.status()) == ("k1", "RUNNING")
     assert job.backend().name == "ibm_kernel"
     assert job.instance == fake_ibm.crn(3)
+
+
+@pytest.mark.parametrize("wiring", WIRINGS)
+async def test_metrics_timestamps_and_usage_agree(fake_ibm: FakeIBMFixture, wiring: str) -> None:
+    """IBM's own times (`job.metrics()`) and billed usage (`job.usage()`) read the same through
+    qiskit and through our client, pending usage counting as none, as qiskit counts it."""
+    key = fake_ibm.key()
+    created = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    fake_ibm.add_job("m1", "Queued", created=created)
+    svc = fake_ibm.service(key, wiring=wiring)
+    ours = our_client(fake_ibm)
+    try:
+        job = svc.job("m1")
+        queued = await ours.job_metrics(key, fake_ibm.default_crn, "m1")
+        assert job.metrics()["timestamps"]["running"] is None and queued.running is None
+        assert job.usage() == 0 and queued.usage_seconds is None
+        fake_ibm.set_status("m1", "Running", at=created + timedelta(minutes=3))
+        fake_ibm.set_status("m1", "Completed", at=created + timedelta(minutes=3, seconds=48), usage_seconds=7.25)
+        mine = await ours.job_metrics(key, fake_ibm.default_crn, "m1")
+        stamps = job.metrics()["timestamps"]
+        assert job.usage() == 7.25 == mine.usage_seconds
+        for name, value in (("created", mine.created), ("running", mine.running), ("finished", mine.finished)):
+            theirs = datetime.fromisoformat(stamps[name].replace("Z", "+00:00"))
+            assert int(theirs.timestamp() * 1000) == value, name
+        assert (mine.finished - mine.running, mine.running - mine.created) == (48_000, 180_000)
+    finally:
+        await ours.aclose()
+
+
+@pytest.mark.parametrize("wiring", WIRINGS)
+async def test_cancel_agrees_with_qiskit(fake_ibm: FakeIBMFixture, wiring: str) -> None:
+    """`job.cancel()` and our cancel_job send the same request; both see a final job refuse (409)."""
+    from qiskit_ibm_runtime.exceptions import RuntimeInvalidStateError
+
+    key = fake_ibm.key()
+    fake_ibm.add_job("c-theirs", "Queued")
+    fake_ibm.add_job("c-ours", "Running")
+    svc = fake_ibm.service(key, wiring=wiring)
+    ours = our_client(fake_ibm)
+    try:
+        job = svc.job("c-theirs")
+        job.cancel()
+        await ours.cancel_job(key, fake_ibm.default_crn, "c-ours")
+        assert svc.job("c-theirs").status() == "CANCELLED" == svc.job("c-ours").status()
+        assert (await ours.get_job(key, fake_ibm.default_crn, "c-ours")).status == "CANCELLED"
+        theirs_call = [c for c in fake_ibm.calls if c.path == "/api/v1/jobs/c-theirs/cancel"]
+        mine_call = [c for c in fake_ibm.calls if c.path == "/api/v1/jobs/c-ours/cancel"]
+        assert [c.method for c in theirs_call] == ["POST"] == [c.method for c in mine_call]
+        with pytest.raises(RuntimeInvalidStateError):
+            job.cancel()
+        with pytest.raises(Exception) as info:
+            await ours.cancel_job(key, fake_ibm.default_crn, "c-ours")
+        assert getattr(info.value, "kind", None) == "conflict"
+    finally:
+        await ours.aclose()

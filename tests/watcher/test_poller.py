@@ -114,8 +114,9 @@ class World:
         return [n for n in rows if kind is None or n.kind == kind]
 
     def job_calls(self) -> tuple[int, int]:
-        """(listings, single-job GETs) the fake has answered so far."""
-        calls = [c for c in self.fake.calls if c.path.startswith("/api/v1/jobs") and c.method == "GET"]
+        """(listings, single-job GETs) the fake has answered so far (metrics reads, made for a
+        job that starts or ends, are counted by `metrics_calls`)."""
+        calls = [c for c in self.fake.calls if c.path.startswith("/api/v1/jobs") and c.method == "GET" and not c.path.endswith("/metrics")]
         listings = sum(1 for c in calls if c.path.rstrip("/") == "/api/v1/jobs")
         return listings, len(calls) - listings
 
@@ -172,6 +173,29 @@ async def test_one_listing_per_unit_and_one_get_per_job_that_left(world: World) 
     stats = await world.cycle()
     assert (stats.listings, stats.gets, stats.changes) == (1, 0, 0)
     assert len(await world.mail()) == 2
+
+
+async def test_ibm_times_usage_and_backend_reach_the_job_and_its_mail(world: World) -> None:
+    """A job registered by bare id: IBM's backend, its metrics timestamps and usage are stored
+    with the change and shown in the mail; one metrics read per start or end, none otherwise."""
+    user = await world.user()
+    created = world.clock.now_ms() - 600_000
+    world.fake.add_job("timed", "Queued", backend="ibm_kingston", created=created)
+    job = await world.watch(user, "timed", ["RUNNING", "DONE"])
+    await world.cycle()
+    world.fake.set_status("timed", "Running", at=created + 200_000)
+    await world.cycle()
+    await world.cycle()  # unchanged: no metrics read
+    world.fake.set_status("timed", "Completed", at=created + 260_000, usage_seconds=21.5)
+    await world.cycle()
+    assert world.fake.count_calls("/api/v1/jobs/timed/metrics") == 2
+    after = await world.job(job)
+    assert (after.backend, after.created, after.started, after.finished, after.usage_seconds) == (
+        "ibm_kingston", created, created + 200_000, created + 260_000, 21.5)
+    running, done = sorted(await world.mail("job_status"), key=lambda n: n.created_at)
+    assert "Queued:   3 min 20 s  " not in running.text and "Queued:   3 min 20 s" in running.text
+    assert "Ran:      1 min 00 s  (IBM Quantum's timestamps)" in done.text
+    assert "Usage:    21.5 s of quantum time" in done.text and "ibm_kingston" in done.subject
 
 
 async def test_skipped_status_arrives_in_the_same_message(world: World) -> None:

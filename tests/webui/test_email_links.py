@@ -40,6 +40,7 @@ KIND_TEMPLATE = {
     "key_invalid": "key_invalid",
     "forbidden": "instance_forbidden",
     "job_lost": "job_lost",
+    "digest": "digest",
 }
 
 
@@ -85,6 +86,8 @@ def expected_page(server_url: str, link: str) -> str:
         return '"appName": "JupyterLab"'
     if path in ("qjm/verify", "qjm/reset"):
         return {"qjm/verify": "Confirm your email address", "qjm/reset": "Choose a new password"}[path]
+    if path == "qjm/unsubscribe":  # the stop links: a GET only shows what the button would stop
+        return "Stop notifications · qjm-jupyter"
     if path.startswith("qjm/jobs/"):
         return 'data-qjm-page="job"'
     if path == "qjm/account":
@@ -138,6 +141,15 @@ def test_every_emailed_link_opens_on_the_server_that_sent_it(mode, start_qjm, sm
     for job in r.json()["jobs"]:
         for status in ("RUNNING", "DONE"):
             assert api.post(f"jobs/{job['id']}/status", headers=ada, json={"status": status}).status_code == 200
+    # Held mail: quiet hours around now hold a job mail; turning them off sends it as one summary.
+    hour = time.gmtime().tm_hour
+    r = api.put("notifications/preferences", headers=ada, json={
+        "quiet_start": f"{(hour - 1) % 24:02d}:00", "quiet_end": f"{(hour + 1) % 24:02d}:59"})
+    assert r.status_code == 200, r.text
+    r = api.post("jobs", headers=ada, json={"job_id": "local-held", "source": "local", "notify_status": ["RUNNING"]})
+    assert r.status_code == 201, r.text
+    assert api.post("jobs/local-held/status", headers=ada, json={"status": "RUNNING"}).status_code == 200
+    assert api.put("notifications/preferences", headers=ada, json={"quiet_start": None, "quiet_end": None}).status_code == 200
     # Watcher mail: a job IBM does not know (lost), a job on an instance the key may not read.
     fake_ibm.add_job("ibm-here", "Running", instance=crn0)
     r = api.post("jobs", headers=ada, json={"jobs": [

@@ -232,6 +232,10 @@ class JobOut(BaseModel):
     registered_at: IsoTime
     updated_at: IsoTime
     ibm_url: str | None = Field(description="The job's page on IBM Quantum Platform (null for local jobs).")
+    started: IsoTime | None = Field(default=None, description="When it started running, by IBM Quantum's clock (when reported).")
+    finished: IsoTime | None = Field(default=None, description="When it finished, by IBM Quantum's clock (when reported).")
+    usage_seconds: float | None = Field(default=None, description="Billed quantum seconds, once IBM Quantum reports them final.")
+    cancel_requested_at: IsoTime | None = Field(default=None, description="A local job's pending cancel request.")
 
     @classmethod
     def from_job(cls, job: Job) -> JobOut:
@@ -255,6 +259,10 @@ class JobOut(BaseModel):
             registered_at=job.registered_at,
             updated_at=job.updated_at,
             ibm_url=job.ibm_url,
+            started=job.started,
+            finished=job.finished,
+            usage_seconds=job.usage_seconds,
+            cancel_requested_at=job.cancel_requested_at,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import QJMHandler
-from . import admin, auth, jobs, me, notifications, pages, webui
+from . import admin, auth, cancel, channels, jobs, me, notifications, pages, unsubscribe, webui
 from .openapi import OpenAPIHandler, UnknownRouteHandler
 from .forward import ForwardHandler
 from .status import StatusHandler
@@ -13,12 +13,15 @@ from .status import StatusHandler
 HANDLERS: list[type[QJMHandler]] = [
     StatusHandler,
     OpenAPIHandler,
+    *cancel.HANDLERS,
     *jobs.HANDLERS,
     *auth.HANDLERS,
     *me.HANDLERS,
     *admin.HANDLERS,
     *notifications.HANDLERS,
+    *channels.HANDLERS,
     *pages.HANDLERS,
+    *unsubscribe.HANDLERS,
     *webui.HANDLERS,
     UnknownRouteHandler,  # keep last: JSON 404 for anything under qjm/api/ no route matched
 ]

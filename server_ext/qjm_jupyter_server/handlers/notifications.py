@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from ..api.notifications import NotificationList, NotificationOut, NotificationQuery, QueuedOut
+from ..api.notifications import (
+    NotificationList,
+    NotificationOut,
+    NotificationQuery,
+    PreferencesIn,
+    PreferencesOut,
+    QueuedOut,
+)
 from ..api.spec import Op
+from ..domain import User
 from .base import QJMHandler
 
 TAGS = ("notifications",)
@@ -38,4 +46,36 @@ class NotificationTestHandler(QJMHandler):
         self.send(QueuedOut(message=queued.message, id=queued.note.id, mail_enabled=queued.mail_enabled))
 
 
-HANDLERS: list[type[QJMHandler]] = [NotificationsHandler, NotificationTestHandler]
+def _prefs(user: User) -> PreferencesOut:
+    return PreferencesOut(
+        mail_stopped=user.mail_stopped_at is not None,
+        mail_stopped_at=user.mail_stopped_at,
+        time_zone=user.time_zone or "UTC",
+        quiet_start=user.quiet_start,
+        quiet_end=user.quiet_end,
+        quiet_breakthrough=list(user.quiet_breakthrough),
+        digest_minutes=user.digest_minutes,
+    )
+
+
+class PreferencesHandler(QJMHandler):
+    route = r"/qjm/api/notifications/preferences"
+    spec = {
+        "get": Op("Your notification preferences", response=PreferencesOut, tags=TAGS),
+        "put": Op(
+            "Change your notification preferences: stop/resume email, time zone, quiet hours, digest",
+            body=PreferencesIn, response=PreferencesOut, tags=TAGS, errors=(422,),
+            description="Only the fields sent change. quiet_start and quiet_end go together (null both to turn quiet "
+            "hours off); digest_minutes 0 turns the digest off, otherwise at least 5.",
+        ),
+    }
+
+    async def get(self) -> None:
+        self.send(_prefs(self.user))
+
+    async def put(self) -> None:
+        body: PreferencesIn = self.body()
+        self.send(_prefs(await self.services.stop.update_preferences(self.user, body.changes())))
+
+
+HANDLERS: list[type[QJMHandler]] = [NotificationsHandler, NotificationTestHandler, PreferencesHandler]

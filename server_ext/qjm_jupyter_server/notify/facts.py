@@ -80,6 +80,19 @@ class Links:
         return f"{self.base_url}qjm/{page}?{urlencode({'token': token})}"
 
 
+def quantum_time(seconds: float | None) -> str | None:
+    """Billed quantum seconds as IBM reports them (fractions below a minute kept)."""
+    if seconds is None:
+        return None
+    if seconds < 60:
+        text = f"{seconds:.1f}".rstrip("0").rstrip(".")
+        return f"{text} s"
+    return duration(int(round(seconds * 1000)))
+
+
+SOURCE_NOUN = {"ibm": "IBM Quantum job", "local": "local simulator job"}
+
+
 @dataclass(frozen=True)
 class TimelineRow:
     status: str
@@ -95,11 +108,15 @@ class JobFacts:
     label: str | None
     group: str | None
     backend: str
-    instance: str
+    instance: str | None  # None for a local job: it runs on no IBM instance
+    source: str
+    noun: str  # "IBM Quantum job" | "local simulator job": how the mail names it
     status: str
     timeline: list[TimelineRow]
     queued_for: str
     ran_for: str
+    usage: str | None  # billed quantum time, once IBM reports it final
+    times_from_ibm: bool  # the queue/run figures use IBM's timestamps, not our observations
     error_reason: str | None
     ibm_url: str | None
     manage_url: str
@@ -111,30 +128,39 @@ def _first_at(job: Job, statuses: set[str]) -> int | None:
 
 
 def job_facts(job: Job, links: Links) -> JobFacts:
-    """Queue time runs from submission (IBM's `created`, else registration) to the first
-    RUNNING; run time from the first RUNNING to the first final status."""
-    submitted = job.created or _first_at(job, {"QUEUED", "INITIALIZING", "VALIDATING"}) or job.registered_at
-    started = _first_at(job, {"RUNNING"})
-    ended = _first_at(job, {"DONE", "ERROR", "CANCELLED"})
-    queued = None
-    if started is not None:
-        queued = started - submitted
-    elif ended is None:
-        queued = None
+    """Queue time runs from submission (IBM's `created`, else registration) to the start
+    of the run; run time from the start to the end. IBM's own timestamps (the metrics
+    endpoint's running/finished) are used where the watcher got them, our observation
+    times (as exact as the poll interval) otherwise."""
+    if job.created is not None:
+        submitted = job.created
+    else:
+        submitted = min(job.registered_at, _first_at(job, {"INITIALIZING", "VALIDATING", "QUEUED"}) or job.registered_at)
+    started = job.started if job.started is not None else _first_at(job, {"RUNNING"})
+    ended = job.finished if job.finished is not None else _first_at(job, {"DONE", "ERROR", "CANCELLED"})
+    queued = started - submitted if started is not None else None
     ran = ended - started if (started is not None and ended is not None) else None
     reason = job.error_reason or next((e.reason for e in reversed(job.history) if e.reason), None)
+    if job.backend:
+        backend = job.backend
+    else:
+        backend = "local simulator" if job.source == "local" else "backend not reported yet"
     return JobFacts(
         id=job.id,
         ibm_job_id=job.ibm_job_id,
         title=one_line(job.label or job.ibm_job_id),
         label=one_line(job.label) if job.label else None,
         group=one_line(job.group) if job.group else None,
-        backend=job.backend or "unknown backend",
-        instance=job.instance or "—",
+        backend=one_line(backend, 128),
+        instance=job.instance if job.source == "ibm" else None,
+        source=job.source,
+        noun=SOURCE_NOUN.get(job.source, "job"),
         status=job.status,
         timeline=[TimelineRow(e.status, utc(e.at), e.reason) for e in job.history],
         queued_for=duration(queued),
         ran_for=duration(ran),
+        usage=quantum_time(job.usage_seconds),
+        times_from_ibm=job.started is not None,
         error_reason=reason,
         ibm_url=job.ibm_url,
         manage_url=links.job(job.id),

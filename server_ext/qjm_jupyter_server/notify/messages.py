@@ -13,10 +13,11 @@ from typing import Any, Literal
 
 from qjm_jupyter.statuses import FINAL_STATUSES
 
-from ..domain import Job, Notification, User, new_id
+from ..domain import Channel, Job, Notification, User, new_id
 from ..settings import Settings
 from ..tokens import hash_token
 from .facts import Links, job_facts, one_line, utc
+from .links import StopLinks
 from .render import render
 
 Milestone = Literal["first_running", "all_final"]
@@ -31,14 +32,16 @@ class MessageFactory:
         settings: Settings,
         public_url: Callable[[], str] | None = None,
         has_lab: Callable[[], bool] | None = None,
+        stop_links: StopLinks | None = None,
     ) -> None:
         """`public_url` is asked for each email (the server's URL is known only once it
         is bound); without it, links use settings.public_url. `has_lab` too (JupyterLab
         loads after this extension): with Lab, links open the Lab panel; without, the
-        qjm web UI."""
+        qjm web UI. `stop_links` signs the stop links (the server's key)."""
         self.settings = settings
         self._public_url = public_url or (lambda: self.settings.public_url or DEFAULT_PUBLIC_URL)
         self._has_lab = has_lab or (lambda: False)
+        self.stops = stop_links or StopLinks()
 
     @property
     def base_url(self) -> str:
@@ -47,6 +50,14 @@ class MessageFactory:
 
     def links(self) -> Links:
         return Links(self.base_url, self._has_lab())
+
+    def stop_job_url(self, job: Job) -> str:
+        """One-click stop for one job's notifications (List-Unsubscribe)."""
+        return self.stops.url(self.base_url, "j", job.id)
+
+    def stop_all_url(self, user: User) -> str:
+        """The footer link: stop all notification mail of the account, after a confirmation page."""
+        return self.stops.url(self.base_url, "a", user.id)
 
     # -- plumbing ---------------------------------------------------------------------------
     def _compose(
@@ -60,6 +71,7 @@ class MessageFactory:
         now: int,
         to_addr: str | None = None,
         job_id: str | None = None,
+        unsubscribe_url: str | None = None,
         **context: Any,
     ) -> Notification:
         subject = one_line(f"[qjm] {subject}")
@@ -69,6 +81,8 @@ class MessageFactory:
             "user_email": user.email,
             "now": utc(now),
             "settings_url": links.account(),
+            "stop_all_url": self.stop_all_url(user),
+            "stop_job_url": unsubscribe_url,
             "public_url": links.base_url,
             **context,
         }
@@ -84,6 +98,7 @@ class MessageFactory:
             html=render(tdir, f"{template}.html.j2", ctx),
             created_at=now,
             job_id=job_id,
+            unsubscribe_url=unsubscribe_url,
         )
 
     # -- account mail -------------------------------------------------------------------------
@@ -136,21 +151,74 @@ class MessageFactory:
         )
 
     # -- job mail -------------------------------------------------------------------------------
-    def job_status(self, user: User, job: Job, entered: list[str], now: int) -> Notification:
+    def _job_change(self, job: Job, entered: list[str]) -> dict[str, Any]:
+        """What the email and every channel say about a job's change: one dedupe key, one subject."""
         facts = job_facts(job, self.links())
         shown = entered[-1] if entered else job.status
+        return {
+            "dedupe_key": f"job:{job.id}:{'+'.join(entered)}",
+            "subject": f"{shown} · {one_line(facts.title, 80)} · {one_line(facts.backend, 40)}",
+            "job_id": job.id,
+            "job": facts,
+            "entered": entered,
+            "shown": shown,
+        }
+
+    def job_status(self, user: User, job: Job, entered: list[str], now: int) -> Notification:
+        change = self._job_change(job, entered)
         return self._compose(
-            template="job_status",
-            kind="job_status",
-            dedupe_key=f"job:{job.id}:{'+'.join(entered)}",
+            template="job_status", kind="job_status", user=user, now=now, unsubscribe_url=self.stop_job_url(job),
+            final=change["shown"] in FINAL_STATUSES, **change,
+        )
+
+    # -- channel deliveries (Apprise: a title and a short text body) -----------------------------
+    def _for_channel(
+        self, *, template: str, kind: str, dedupe_key: str, user: User, channel: Channel, subject: str, now: int,
+        job_id: str | None = None, **context: Any,
+    ) -> Notification:
+        subject = one_line(f"[qjm] {subject}")
+        ctx: dict[str, Any] = {"subject": subject, "user_email": user.email, "now": utc(now), **context}
+        where = f"{channel.scheme}://{channel.host}" if channel.host else f"{channel.scheme}://"
+        return Notification(
+            id=new_id("n_"),
+            dedupe_key=f"{dedupe_key}@{channel.id}",  # once per channel, next to the email's own key
+            user_id=user.id,
+            kind=kind,
+            to_addr=where,
+            subject=subject,
+            text=render(self.settings.templates_dir, f"{template}.txt.j2", ctx),
+            html="",
+            created_at=now,
+            job_id=job_id,
+            channel_id=channel.id,
+        )
+
+    def job_status_for_channel(self, user: User, job: Job, entered: list[str], channel: Channel, now: int) -> Notification:
+        return self._for_channel(
+            template="channel/job", kind="job_status", user=user, channel=channel, now=now, **self._job_change(job, entered)
+        )
+
+    def channel_test(self, user: User, channel: Channel, now: int) -> Notification:
+        where = f"{channel.scheme}://{channel.host}" if channel.host else channel.scheme
+        return self._for_channel(
+            template="channel/test", kind="test", dedupe_key=f"chtest:{now}", user=user, channel=channel,
+            subject="Test: notifications reach this channel", now=now, where=where,
+        )
+
+    def digest(self, user: User, held: list[Notification], now: int) -> Notification:
+        """One summary of job mails held by quiet hours or a digest, listing every transition."""
+        items = [{"subject": n.subject.removeprefix("[qjm] "), "body": n.text.split("\n-- \n", 1)[0].strip()} for n in held]
+        why = "by your digest setting" if user.digest_minutes else "during your quiet hours"
+        return self._compose(
+            template="digest",
+            kind="digest",
+            dedupe_key=f"digest:{user.id}:{held[0].id}:{len(held)}",
             user=user,
-            subject=f"{shown} · {one_line(facts.title, 80)} · {one_line(facts.backend, 40)}",
+            subject=f"{len(held)} job update{'s' if len(held) != 1 else ''}: " + ", ".join(
+                one_line(i["subject"].split(" · ")[0], 20) for i in items[:5]) + ("…" if len(items) > 5 else ""),
             now=now,
-            job_id=job.id,
-            job=facts,
-            entered=entered,
-            shown=shown,
-            final=shown in FINAL_STATUSES,
+            items=items,
+            why=why,
         )
 
     def group_milestone(
@@ -219,5 +287,6 @@ class MessageFactory:
             subject=f"LOST · {one_line(facts.title, 80)} · IBM Quantum no longer knows this job",
             now=now,
             job_id=job.id,
+            unsubscribe_url=self.stop_job_url(job),
             job=facts,
         )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
 import ssl
 from collections import deque
 from email.message import EmailMessage
@@ -28,9 +27,12 @@ from ..clock import Clock
 from ..domain import Notification
 from ..settings import Settings
 from ..store import Store
-from .mime import build_message, envelope_from
-from .outcomes import GIVE_UP_MS, Outcome, backoff_ms, classify
 from ..secrets import KeyRing
+from .digest import release_held
+from .drainer import Drainer
+from .messages import MessageFactory
+from .mime import build_message, envelope_from, flatten
+from .outcomes import Outcome, classify
 from .ratelimit import TokenBucket
 from .sealing import is_sealed, unseal
 
@@ -45,8 +47,9 @@ class _ConnectionDown(Exception):
         self.outcome = outcome
 
 
-class Sender:
-    idle_seconds: float = 2.0  # pause between empty drains (wake() cuts it short)
+class Sender(Drainer):
+    task_name = "qjm-mail-sender"
+    what = "email"
     batch_limit: int = 100  # rows claimed per drain
     per_connection: int = 100  # reconnect after this many messages (providers drop long sessions)
     spread: int = 10  # open another connection only for every this many rows
@@ -56,14 +59,19 @@ class Sender:
         """How long a claimed row is ours: after a crash, another process resends it after this."""
         return int(self.settings.mail_lease_seconds * 1000)
 
-    def __init__(self, store: Store, settings: Settings, clock: Clock, owner: str, keyring: KeyRing | None = None) -> None:
-        self.store, self.settings, self.clock, self.owner = store, settings, clock, owner
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Clock,
+        owner: str,
+        keyring: KeyRing | None = None,
+        messages: MessageFactory | None = None,
+    ) -> None:
+        super().__init__(store, clock, owner)
+        self.settings = settings
         self.keyring = keyring  # opens sealed rows (mail with a link); None: no row is sealed
-        self.running = False
-        self.rng = random.Random()
-        self._task: asyncio.Task[None] | None = None
-        self._wake: asyncio.Event | None = None
-        self._stopping = False
+        self.messages = messages  # for summaries of held mail (quiet hours, digests)
         self._bucket: TokenBucket | None = None
         self._bucket_rate = 0
         self._tls: tuple[str, ssl.SSLContext] | None = None
@@ -76,47 +84,8 @@ class Sender:
         if not self.settings.smtp_host:
             log.info("qjm: smtp_host is empty, so email is off; notifications stay in the outbox and the Lab panel")
             return
-        self._stopping = False
-        self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="qjm-mail-sender")
-        self.running = True
+        await super().start()
         log.info("qjm: mail via %s:%s (%s)", self.settings.smtp_host, self.settings.effective_smtp_port, self.settings.smtp_security)
-
-    async def stop(self) -> None:
-        self._stopping = True
-        task, self._task = self._task, None
-        self.running = False
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-
-    def wake(self) -> None:
-        """Drain now instead of after the idle pause (after an enqueue, say)."""
-        if self._wake is not None:
-            self._wake.set()
-
-    async def _run(self) -> None:
-        assert self._wake is not None
-        while not self._stopping:
-            try:
-                handled = await self.drain_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - a store hiccup must not end the mailer
-                log.exception("qjm: mail drain failed; trying again shortly")
-                handled = 0
-            if handled:
-                await asyncio.sleep(0)
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
-            except asyncio.TimeoutError:
-                pass
-            self._wake.clear()
 
     # -- one pass -------------------------------------------------------------------------------
     def _take_tokens(self, wanted: int, now: int) -> int:
@@ -133,6 +102,8 @@ class Sender:
         if not self.settings.smtp_host:
             return 0
         now = self.clock.now_ms()
+        if self.messages is not None:
+            await release_held(self.store, self.messages, now)
         allowed = self._take_tokens(self.batch_limit, now)
         if allowed <= 0:
             return 0
@@ -193,8 +164,12 @@ class Sender:
         return smtp
 
     async def _send(self, smtp: aiosmtplib.SMTP, msg: EmailMessage, row: Notification) -> None:
+        sender = envelope_from(self.settings.mail_from)
+        raw, utf8 = flatten(msg, sender, [row.to_addr])
+        if utf8 and not smtp.supports_extension("smtputf8"):
+            raise aiosmtplib.SMTPNotSupported("an address is not ASCII and the relay does not support SMTPUTF8")
         async with asyncio.timeout(self._overall_timeout):
-            await smtp.send_message(msg, sender=envelope_from(self.settings.mail_from), recipients=[row.to_addr])
+            await smtp.sendmail(sender, [row.to_addr], raw, mail_options=["SMTPUTF8"] if utf8 else [])
 
     @staticmethod
     async def _close(smtp: aiosmtplib.SMTP | None) -> None:
@@ -259,19 +234,4 @@ class Sender:
 
     # -- outbox bookkeeping ----------------------------------------------------------------------
     async def _settle(self, row: Notification, outcome: Outcome | None) -> None:
-        now = self.clock.now_ms()
-        if outcome is None:
-            ok = await self.store.mark_sent(row.id, self.owner, now)
-        elif not outcome.temporary:
-            log.warning("qjm: email %s (%s) failed for good: %s", row.id, row.kind, outcome.reason)
-            ok = await self.store.mark_failed(row.id, self.owner, outcome.reason, now)
-        elif now - row.created_at >= GIVE_UP_MS:
-            reason = f"gave up after {row.attempts} attempts: {outcome.reason}"
-            log.warning("qjm: email %s (%s) %s", row.id, row.kind, reason)
-            ok = await self.store.mark_failed(row.id, self.owner, reason, now)
-        else:
-            delay = backoff_ms(row.attempts, self.rng)
-            log.info("qjm: email %s (%s) deferred %.0f s: %s", row.id, row.kind, delay / 1000, outcome.reason)
-            ok = await self.store.mark_retry(row.id, self.owner, now + delay, outcome.reason)
-        if not ok:
-            log.warning("qjm: lost the lease on email %s before recording its outcome", row.id)
+        await self.record(row, None if outcome is None else (outcome.temporary, outcome.reason))

@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..domain import (
     ActionToken,
+    Channel,
     GroupSummary,
     Job,
     JobQuery,
@@ -193,10 +194,13 @@ class Store(Protocol):
     async def enqueue(self, notifications: Sequence[Notification]) -> int:
         """Insert those whose dedupe_key is new; returns how many were inserted."""
 
-    async def claim_outbox(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Notification]:
+    async def claim_outbox(
+        self, owner: str, now: int, lease_ms: int, limit: int, channels: bool = False
+    ) -> list[Notification]:
         """Lease up to `limit` pending rows with next_attempt_at <= now and no live lease, in
         `records.claim_order` (account mail first, then fair shares per user, oldest first);
-        increments `attempts`. Returned in that order."""
+        increments `attempts`. Returned in that order. Emails only (`channel_id` None), or with
+        `channels` only channel deliveries: each medium has its own sender."""
 
     async def mark_sent(self, notification_id: str, owner: str, now: int) -> bool:
         """Fenced; state 'sent', sent_at, lease dropped; the body (text/html) is cleared,
@@ -206,8 +210,10 @@ class Store(Protocol):
 
     async def mark_failed(self, notification_id: str, owner: str, error: str, now: int) -> bool: ...
 
-    async def list_notifications(self, user_id: str | None, limit: int, offset: int) -> list[Notification]:
-        """Newest first; user_id None lists all (admins)."""
+    async def list_notifications(
+        self, user_id: str | None, limit: int, offset: int, channel_id: str | None = None
+    ) -> list[Notification]:
+        """Newest first; user_id None lists all (admins); with channel_id, that channel's deliveries."""
 
     async def purge_outbox(self, sent_before: int) -> int:
         """Housekeeping: delete 'sent' rows with sent_at < sent_before (pending and failed
@@ -217,5 +223,28 @@ class Store(Protocol):
         """Housekeeping: delete unsent (pending or failed) rows of `kind` created before
         `created_before`: their link has expired, so they are useless and must not keep it."""
 
-    async def count_outbox(self, state: str | None = None, user_id: str | None = None) -> int:
-        """Outbox rows, optionally of one state and/or one user (the delivery log's total)."""
+    async def count_outbox(
+        self, state: str | None = None, user_id: str | None = None, channel_id: str | None = None
+    ) -> int:
+        """Outbox rows, optionally of one state, one user and/or one channel (the delivery log's total)."""
+
+    async def list_held(self, now: int, limit: int) -> list[Notification]:
+        """Rows in state 'held' (quiet hours, digests) whose next_attempt_at <= now, soonest due first."""
+
+    async def mark_digested(self, notification_ids: Sequence[str], now: int) -> int:
+        """'held' -> 'digested' (their content went out in a summary mail); bodies cleared. Returns the count."""
+
+    # -- channels (Apprise URLs, encrypted) ---------------------------------------------------------
+    async def create_channel(self, channel: Channel) -> None: ...
+
+    async def get_channel(self, channel_id: str, user_id: str | None = None) -> Channel | None:
+        """By id; with user_id, only that user's channel."""
+
+    async def list_channels(self, user_id: str) -> list[Channel]:
+        """Oldest first."""
+
+    async def update_channel(self, channel_id: str, user_id: str, changes: Mapping[str, Any]) -> Channel | None:
+        """Set fields (label, notify_status, enabled, url_cipher/scheme/host); None when not the user's."""
+
+    async def delete_channel(self, channel_id: str, user_id: str) -> bool:
+        """Deliveries already in the outbox stay (the delivery log); pending ones fail at send."""

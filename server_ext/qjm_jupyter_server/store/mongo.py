@@ -25,6 +25,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from ..domain import (
     ActionToken,
+    Channel,
     GroupSummary,
     Job,
     JobQuery,
@@ -41,6 +42,7 @@ from .records import (
     FILLABLE_JOB_FIELDS,
     HISTORY_CAP,
     capped_history,
+    check_channel_changes,
     claim_order,
     check_job_changes,
     check_unit_changes,
@@ -229,6 +231,8 @@ class MongoStore:
         deleted = self._c("deleted_jobs")
         await deleted.create_index([("user_id", ASCENDING), ("deleted_at", ASCENDING), ("_id", ASCENDING)], name="user_deleted")
         await deleted.create_index([("deleted_at", ASCENDING), ("_id", ASCENDING)], name="deleted")
+        await self._c("channels").create_index([("user_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)], name="user_created")
+        await outbox.create_index([("channel_id", ASCENDING), ("created_at", DESCENDING)], name="channel_created")
 
     async def close(self) -> None:
         client, self._client, self._db_handle = self._client, None, None
@@ -287,6 +291,7 @@ class MongoStore:
         await self._c("poll_units").delete_many({"user_id": user_id})
         await self._c("action_tokens").delete_many({"user_id": user_id})
         await self._c("outbox").delete_many({"user_id": user_id})
+        await self._c("channels").delete_many({"user_id": user_id})
         return (await self._c("users").delete_one({"_id": user_id})).deleted_count > 0
 
     # -- action tokens ---------------------------------------------------------------------------
@@ -608,13 +613,16 @@ class MongoStore:
         return inserted
 
     @_guarded
-    async def claim_outbox(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Notification]:
+    async def claim_outbox(
+        self, owner: str, now: int, lease_ms: int, limit: int, channels: bool = False
+    ) -> list[Notification]:
         """Order the due rows (`claim_order`), then lease them one by one, each fenced on
         still being due and unleased; a row another process took first is skipped."""
         coll, items = self._c("outbox"), []
         if limit <= 0:
             return []
-        due_filter = {"state": "pending", "next_attempt_at": {"$lte": now}, "lease_until": {"$lt": now}}
+        medium = {"$ne": None} if channels else None  # None also matches rows from before channels
+        due_filter = {"state": "pending", "next_attempt_at": {"$lte": now}, "lease_until": {"$lt": now}, "channel_id": medium}
         due = await coll.find(due_filter, projection={"user_id": 1, "kind": 1, "created_at": 1, "to_addr": 1}).to_list(None)
         order = claim_order((d["_id"], d.get("user_id"), d["kind"], int(d["created_at"]), d["to_addr"]) for d in due)
         for row_id in order:
@@ -651,11 +659,15 @@ class MongoStore:
         return await self._fenced_outbox(notification_id, owner, {"state": "failed", "last_error": error})
 
     @_guarded
-    async def list_notifications(self, user_id: str | None, limit: int, offset: int) -> list[Notification]:
+    async def list_notifications(
+        self, user_id: str | None, limit: int, offset: int, channel_id: str | None = None
+    ) -> list[Notification]:
         page = _page(limit, offset)
         if page is None:
             return []
-        flt = {} if user_id is None else {"user_id": user_id}
+        flt: dict[str, Any] = {} if user_id is None else {"user_id": user_id}
+        if channel_id is not None:
+            flt["channel_id"] = channel_id
         cursor = self._c("outbox").find(flt).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).skip(page[1]).limit(page[0])
         return [n for d in await cursor.to_list(None) if (n := _note(d))]
 
@@ -672,13 +684,72 @@ class MongoStore:
         return result.deleted_count
 
     @_guarded
-    async def count_outbox(self, state: str | None = None, user_id: str | None = None) -> int:
+    async def count_outbox(
+        self, state: str | None = None, user_id: str | None = None, channel_id: str | None = None
+    ) -> int:
         flt: dict[str, Any] = {}
+        if channel_id is not None:
+            flt["channel_id"] = channel_id
         if state is not None:
             flt["state"] = state
         if user_id is not None:
             flt["user_id"] = user_id
         return await self._c("outbox").count_documents(flt)
+
+
+    @_guarded
+    async def list_held(self, now: int, limit: int) -> list[Notification]:
+        if limit <= 0:
+            return []
+        cursor = self._c("outbox").find({"state": "held", "next_attempt_at": {"$lte": now}}).sort(
+            [("next_attempt_at", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return [n for d in await cursor.to_list(None) if (n := _note(d))]
+
+    @_guarded
+    async def mark_digested(self, notification_ids: Sequence[str], now: int) -> int:
+        ids = list(notification_ids)
+        if not ids:
+            return 0
+        result = await self._c("outbox").update_many(
+            {"_id": {"$in": ids}, "state": "held"},
+            {"$set": {"state": "digested", "sent_at": now, "text": "", "html": ""}},
+        )
+        return result.modified_count
+
+    # -- channels ------------------------------------------------------------------------------
+    @_guarded
+    async def create_channel(self, channel: Channel) -> None:
+        try:
+            await self._c("channels").insert_one(_to_doc(channel, "id"))
+        except DuplicateKeyError:
+            raise Conflict("already exists (channel id)") from None
+
+    @_guarded
+    async def get_channel(self, channel_id: str, user_id: str | None = None) -> Channel | None:
+        flt: dict[str, Any] = {"_id": channel_id}
+        if user_id is not None:
+            flt["user_id"] = user_id
+        return _from_doc(Channel, await self._c("channels").find_one(flt), "id")
+
+    @_guarded
+    async def list_channels(self, user_id: str) -> list[Channel]:
+        cursor = self._c("channels").find({"user_id": user_id}).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return [c for d in await cursor.to_list(None) if (c := _from_doc(Channel, d, "id"))]
+
+    @_guarded
+    async def update_channel(self, channel_id: str, user_id: str, changes: Mapping[str, Any]) -> Channel | None:
+        check_channel_changes(changes)
+        if not changes:
+            return await self.get_channel(channel_id, user_id)
+        doc = await self._c("channels").find_one_and_update(
+            {"_id": channel_id, "user_id": user_id}, {"$set": _sets(changes)}, return_document=AFTER
+        )
+        return _from_doc(Channel, doc, "id")
+
+    @_guarded
+    async def delete_channel(self, channel_id: str, user_id: str) -> bool:
+        result = await self._c("channels").delete_one({"_id": channel_id, "user_id": user_id})
+        return result.deleted_count > 0
 
 
 __all__ = ["DEFAULT_DATABASE", "MongoStore"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from qjm_jupyter.statuses import STATUSES, is_final
 
-from ..domain import Job, PollUnit, StatusEvent, User
+from ..domain import Channel, Job, PollUnit, StatusEvent, User
 
 HISTORY_CAP = 100
 # A job that was ever in one of these has run (watcher.rules.has_run); group summaries
@@ -24,6 +24,8 @@ FILLABLE_JOB_FIELDS: tuple[str, ...] = ("label", "group", "backend", "instance",
 
 USER_FIELDS = frozenset(f.name for f in fields(User))
 JOB_FIELDS = frozenset(f.name for f in fields(Job))
+CHANNEL_FIELDS = frozenset(f.name for f in fields(Channel))
+_IMMUTABLE_CHANNEL = frozenset({"id", "user_id"})
 POLL_UNIT_FIELDS = frozenset(f.name for f in fields(PollUnit))
 
 # Fields callers may never rewrite through a generic `changes` mapping.
@@ -83,6 +85,10 @@ def check_user_changes(changes: Mapping[str, Any]) -> None:
 
 def check_job_changes(changes: Mapping[str, Any]) -> None:
     check_changes(changes, JOB_FIELDS, _IMMUTABLE_JOB, "job")
+
+
+def check_channel_changes(changes: Mapping[str, Any]) -> None:
+    check_changes(changes, CHANNEL_FIELDS, _IMMUTABLE_CHANNEL, "channel")
 
 
 def check_unit_changes(changes: Mapping[str, Any]) -> None:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from ..domain import (
     ActionToken,
+    Channel,
     GroupSummary,
     Job,
     JobQuery,
@@ -39,6 +40,7 @@ from .base import Conflict, StoreUnavailable
 from .records import (
     RAN_STATUSES,
     capped_history,
+    check_channel_changes,
     claim_order,
     check_job_changes,
     check_unit_changes,
@@ -172,11 +174,39 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX jobs_user_source_instance ON jobs (user_id, source, watch_state, instance)",
         'CREATE INDEX jobs_user_group ON jobs (user_id, "group", status)',
     ),
+    (  # v4: notifications people act on: IBM job times and usage, local cancel, stop links, channels, quiet hours
+        "ALTER TABLE jobs ADD COLUMN started INTEGER",
+        "ALTER TABLE jobs ADD COLUMN finished INTEGER",
+        "ALTER TABLE jobs ADD COLUMN usage_seconds REAL",
+        "ALTER TABLE jobs ADD COLUMN cancel_requested_at INTEGER",
+        "ALTER TABLE users ADD COLUMN mail_stopped_at INTEGER",
+        "ALTER TABLE outbox ADD COLUMN unsubscribe_url TEXT",
+        "ALTER TABLE outbox ADD COLUMN channel_id TEXT",
+        "CREATE INDEX outbox_channel ON outbox (channel_id, created_at, id)",
+        """CREATE TABLE channels (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            url_cipher TEXT NOT NULL,
+            scheme TEXT NOT NULL,
+            host TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            label TEXT,
+            notify_status TEXT NOT NULL DEFAULT '[]',
+            enabled INTEGER NOT NULL DEFAULT 1
+        )""",
+        "CREATE INDEX channels_user ON channels (user_id, created_at, id)",
+        "ALTER TABLE users ADD COLUMN time_zone TEXT",
+        "ALTER TABLE users ADD COLUMN quiet_start TEXT",
+        "ALTER TABLE users ADD COLUMN quiet_end TEXT",
+        "ALTER TABLE users ADD COLUMN quiet_breakthrough TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE users ADD COLUMN digest_minutes INTEGER NOT NULL DEFAULT 0",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_JSON_FIELDS = frozenset({"notify_default", "notify_status", "history", "notified", "data"})
-_BOOL_FIELDS = frozenset({"is_verified", "is_active", "is_admin"})
+_JSON_FIELDS = frozenset({"notify_default", "notify_status", "history", "notified", "data", "quiet_breakthrough"})
+_BOOL_FIELDS = frozenset({"is_verified", "is_active", "is_admin", "enabled"})
 
 
 def _q(name: str) -> str:
@@ -413,6 +443,7 @@ class SQLiteStore:
                 conn.execute("DELETE FROM poll_units WHERE user_id = ?", (user_id,))
                 conn.execute("DELETE FROM action_tokens WHERE user_id = ?", (user_id,))
                 conn.execute("DELETE FROM outbox WHERE user_id = ?", (user_id,))
+                conn.execute("DELETE FROM channels WHERE user_id = ?", (user_id,))
                 return conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
 
         return await self._call(run)
@@ -743,14 +774,18 @@ class SQLiteStore:
 
         return await self._call(run)
 
-    async def claim_outbox(self, owner: str, now: int, lease_ms: int, limit: int) -> list[Notification]:
+    async def claim_outbox(
+        self, owner: str, now: int, lease_ms: int, limit: int, channels: bool = False
+    ) -> list[Notification]:
+        medium = "channel_id IS NOT NULL" if channels else "channel_id IS NULL"
+
         def run(conn: sqlite3.Connection) -> list[Notification]:
             if limit <= 0:
                 return []
             with _write(conn):
                 due = conn.execute(
-                    """SELECT id, user_id, kind, created_at, to_addr FROM outbox
-                       WHERE state = 'pending' AND next_attempt_at <= ? AND lease_until < ?""",
+                    f"""SELECT id, user_id, kind, created_at, to_addr FROM outbox
+                       WHERE state = 'pending' AND next_attempt_at <= ? AND lease_until < ? AND {medium}""",
                     (now, now),
                 ).fetchall()
                 chosen = claim_order(tuple(r) for r in due)[:limit]
@@ -797,13 +832,21 @@ class SQLiteStore:
         )
         return n > 0
 
-    async def list_notifications(self, user_id: str | None, limit: int, offset: int) -> list[Notification]:
-        if user_id is None:
-            sql, params = "SELECT * FROM outbox ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", page_bounds(limit, offset)
-        else:
-            sql = "SELECT * FROM outbox WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-            params = (user_id, *page_bounds(limit, offset))
-        return await self._call(_many, sql, params, Notification)
+    async def list_notifications(
+        self, user_id: str | None, limit: int, offset: int, channel_id: str | None = None
+    ) -> list[Notification]:
+        where, params = [], []
+        if user_id is not None:
+            where.append("user_id = ?")
+            params.append(user_id)
+        if channel_id is not None:
+            where.append("channel_id = ?")
+            params.append(channel_id)
+        sql = (
+            "SELECT * FROM outbox" + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        )
+        return await self._call(_many, sql, (*params, *page_bounds(limit, offset)), Notification)
 
     async def purge_outbox(self, sent_before: int) -> int:
         return await self._call(
@@ -817,8 +860,13 @@ class SQLiteStore:
             (kind, created_before),
         )
 
-    async def count_outbox(self, state: str | None = None, user_id: str | None = None) -> int:
+    async def count_outbox(
+        self, state: str | None = None, user_id: str | None = None, channel_id: str | None = None
+    ) -> int:
         where, params = [], []
+        if channel_id is not None:
+            where.append("channel_id = ?")
+            params.append(channel_id)
         if state is not None:
             where.append("state = ?")
             params.append(state)
@@ -827,6 +875,65 @@ class SQLiteStore:
             params.append(user_id)
         sql = "SELECT COUNT(*) FROM outbox" + (" WHERE " + " AND ".join(where) if where else "")
         return await self._call(_scalar, sql, tuple(params))
+
+
+    async def list_held(self, now: int, limit: int) -> list[Notification]:
+        return await self._call(
+            _many,
+            "SELECT * FROM outbox WHERE state = 'held' AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at, id LIMIT ?",
+            (now, max(0, limit)),
+            Notification,
+        )
+
+    async def mark_digested(self, notification_ids: Sequence[str], now: int) -> int:
+        ids = list(notification_ids)
+        if not ids:
+            return 0
+        marks = ", ".join("?" for _ in ids)
+        return await self._call(
+            _exec_count,
+            f"UPDATE outbox SET state = 'digested', sent_at = ?, text = '', html = '' WHERE state = 'held' AND id IN ({marks})",
+            (now, *ids),
+        )
+
+    # -- channels ------------------------------------------------------------------------------------
+    async def create_channel(self, channel: Channel) -> None:
+        values = _row_values(channel)
+
+        def run(conn: sqlite3.Connection) -> None:
+            with _write(conn):
+                conn.execute(_insert_sql("channels", list(values)), list(values.values()))
+
+        await self._call(run)
+
+    async def get_channel(self, channel_id: str, user_id: str | None = None) -> Channel | None:
+        if user_id is None:
+            return await self._call(_one, "SELECT * FROM channels WHERE id = ?", (channel_id,), Channel)
+        return await self._call(_one, "SELECT * FROM channels WHERE id = ? AND user_id = ?", (channel_id, user_id), Channel)
+
+    async def list_channels(self, user_id: str) -> list[Channel]:
+        return await self._call(
+            _many, "SELECT * FROM channels WHERE user_id = ? ORDER BY created_at, id", (user_id,), Channel
+        )
+
+    async def update_channel(self, channel_id: str, user_id: str, changes: Mapping[str, Any]) -> Channel | None:
+        check_channel_changes(changes)
+        if not changes:
+            return await self.get_channel(channel_id, user_id)
+        clause, params = _set_clause(changes)
+
+        def run(conn: sqlite3.Connection) -> Channel | None:
+            with _write(conn):
+                row = conn.execute(
+                    f"UPDATE channels SET {clause} WHERE id = ? AND user_id = ? RETURNING *", (*params, channel_id, user_id)
+                ).fetchone()
+            return Channel(**_decode(row)) if row is not None else None
+
+        return await self._call(run)
+
+    async def delete_channel(self, channel_id: str, user_id: str) -> bool:
+        n = await self._call(_exec_count, "DELETE FROM channels WHERE id = ? AND user_id = ?", (channel_id, user_id))
+        return n > 0
 
 
 # -- small synchronous helpers (run on the store thread) ---------------------------------------------------

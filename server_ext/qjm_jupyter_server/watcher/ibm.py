@@ -36,7 +36,7 @@ from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
-ErrorKind = Literal["auth_invalid", "forbidden", "not_found", "rate_limited", "transient", "protocol"]
+ErrorKind = Literal["auth_invalid", "forbidden", "not_found", "conflict", "rate_limited", "transient", "protocol"]
 
 IAM_GRANT_TYPE = "urn:ibm:params:oauth:grant-type:apikey"
 PAGE_SIZE = 200  # the API's own maximum and default
@@ -70,6 +70,37 @@ class IBMJobState:
     reason_code: int | None = None
     backend: str | None = None
     created: int | None = None  # epoch ms
+
+
+@dataclass
+class IBMJobTimes:
+    """What `GET /jobs/{id}/metrics` says about a job's life: IBM's own timestamps (epoch ms;
+    a later one is None until reached) and, once usage is final, the billed quantum seconds."""
+
+    created: int | None = None
+    running: int | None = None
+    finished: int | None = None
+    usage_seconds: float | None = None
+
+
+def parse_metrics(data: Any) -> IBMJobTimes:
+    """Metrics -> IBMJobTimes; absent or malformed fields are None (the shape varies by API version).
+
+    Usage counts only when IBM marks it complete (`usage.status`); while pending the
+    figure is partial, as qiskit-ibm-runtime's `RuntimeJobV2.usage()` treats it."""
+    if not isinstance(data, dict):
+        raise IBMError("protocol", "job metrics that are not an object")
+    stamps = data.get("timestamps") if isinstance(data.get("timestamps"), dict) else {}
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    seconds = usage.get("qpu_charge_time_seconds", usage.get("quantum_seconds"))
+    complete = usage.get("status", "pending") == "complete"
+    billed = float(seconds) if complete and isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None
+    return IBMJobTimes(
+        created=_epoch_ms(stamps.get("created")),
+        running=_epoch_ms(stamps.get("running")),
+        finished=_epoch_ms(stamps.get("finished")),
+        usage_seconds=billed,
+    )
 
 
 @dataclass
@@ -245,6 +276,23 @@ class IBMClient:
             raise IBMError("protocol", "IBM answered with a different job")
         return state
 
+    async def job_metrics(self, api_key: str, instance: str, job_id: str) -> IBMJobTimes:
+        """IBM's timestamps and usage of one job (GET /api/v1/jobs/{id}/metrics)."""
+        body = await self._api(api_key, instance, f"/jobs/{quote(job_id, safe='')}/metrics", {}, "metrics")
+        return parse_metrics(body)
+
+    async def cancel_job(self, api_key: str, instance: str, job_id: str) -> None:
+        """Ask IBM to cancel a job (POST /api/v1/jobs/{id}/cancel, as `RuntimeJobV2.cancel()`).
+
+        Cancelling is asynchronous on IBM's side: the job turns Cancelled later and the
+        poller sees it. A job already final answers 409, raised as kind "conflict"."""
+        try:
+            await self._api(api_key, instance, f"/jobs/{quote(job_id, safe='')}/cancel", {}, "cancel", method="POST")
+        except IBMError as exc:
+            if exc.status == 409:
+                raise IBMError("conflict", str(exc), status=409) from None
+            raise
+
     def forget_key(self, api_key: str) -> None:
         """Drop the cached IAM token for this key (after an auth failure or a key change)."""
         self._tokens.pop(key_fingerprint(api_key), None)
@@ -318,13 +366,13 @@ class IBMClient:
         return bearer
 
     # -- runtime API ----------------------------------------------------------------------
-    async def _api(self, api_key: str, instance: str, path: str, params: dict[str, str], what: str) -> Any:
+    async def _api(self, api_key: str, instance: str, path: str, params: dict[str, str], what: str, *, method: str = "GET") -> Any:
         base = runtime_url(instance, self.settings.ibm_api_url)
         for attempt in (1, 2):
             bearer, from_cache = await self._bearer(api_key)
             self.calls[what] += 1
             response = await self._send(
-                "GET",
+                method,
                 base + path,
                 params=params,
                 headers={
@@ -338,8 +386,10 @@ class IBMClient:
                 self.forget_key(api_key)
                 if from_cache and attempt == 1:
                     continue  # a cached token may be revoked or expired early: one fresh exchange decides
-            if response.status_code != 200:
+            if not 200 <= response.status_code < 300:
                 raise self._classify(response, "IBM Quantum")
+            if method != "GET":
+                return None
             try:
                 return response.json()
             except ValueError:

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from qjm_jupyter.statuses import UnknownStatus
+from qjm_jupyter.statuses import FINAL_STATUSES, UnknownStatus
 
 from ..clock import Clock
 from ..domain import Job, JobQuery, JobRef, PollUnit, User
@@ -42,7 +42,7 @@ from .ibm import IBMClient, IBMError, IBMJobState
 from ..throttle import Throttle, throttle_key
 from .housekeeping import Housekeeping
 from .rules import status_changes
-from .transitions import apply_observation, may_mail
+from .transitions import IBMFacts, apply_observation, may_mail
 
 log = logging.getLogger("qjm.watcher")
 
@@ -246,7 +246,7 @@ class Poller:
             if state is None:
                 missing.append(job)
             else:
-                await self._observe(user, job, state, stats)
+                await self._observe(user, job, state, stats, key, unit.instance)
 
         for job in missing:
             try:
@@ -265,7 +265,7 @@ class Poller:
                 if exc.kind == "auth_invalid":
                     self.ibm.forget_key(key)
                 return await self._unit_error(unit, user, exc, stats)
-            await self._observe(user, job, state, stats)
+            await self._observe(user, job, state, stats, key, unit.instance)
         del key
         return {"next_poll_at": self._next_poll(self.clock.now_ms()), "failures": 0, "last_error": None}
 
@@ -279,16 +279,17 @@ class Poller:
             return await coro
 
     # -- applying what IBM said ---------------------------------------------------------------
-    async def _observe(self, user: User, ref: JobRef, state: IBMJobState, stats: CycleStats) -> None:
+    async def _observe(self, user: User, ref: JobRef, state: IBMJobState, stats: CycleStats, key: str, instance: str) -> None:
         stats.observations += 1
         if not _needs_write(ref, state.status):
             return  # the common case: read no full job, write nothing
         job = await self.store.get_job(ref.id)
         if job is None:
             return  # deleted since the listing: nothing left to record
+        facts = await self._facts(job, state, stats, key, instance)
         try:
             after = await apply_observation(
-                self.store, self.messages, user, job, state.status, state.reason, self.clock.now_ms()
+                self.store, self.messages, user, job, state.status, state.reason, self.clock.now_ms(), facts=facts
             )
         except UnknownStatus:
             # Never notify on a status we do not know (a "protocol" error): keep it for the log.
@@ -297,6 +298,24 @@ class Poller:
             return
         if after is not None and after.status != job.status:
             stats.changes += 1
+
+    async def _facts(self, job: Job, state: IBMJobState, stats: CycleStats, key: str, instance: str) -> IBMFacts:
+        """IBM's own figures for a job that starts or ends now: one metrics call (timestamps,
+        usage) per such change, best effort; the mail falls back to observation times."""
+        facts = IBMFacts(backend=state.backend, created=state.created)
+        if state.status not in ("RUNNING", *FINAL_STATUSES) or not status_changes(job.status, state.status):
+            return facts
+        try:
+            assert self._sem is not None
+            async with self._sem:  # not counted in stats.gets: those are status reads
+                times = await self.ibm.job_metrics(key, instance, job.ibm_job_id)
+        except IBMError as exc:
+            log.info("qjm: no metrics for job %s (%s); mail uses observed times", job.id, exc.kind)
+            return facts
+        return IBMFacts(
+            backend=state.backend, created=state.created or times.created,
+            started=times.running, finished=times.finished, usage_seconds=times.usage_seconds,
+        )
 
     async def _job_error(self, job: Job | JobRef, message: str) -> None:
         await self.store.cas_job(job.id, job.version, {"last_error": message[:500], "last_poll_at": self.clock.now_ms()})

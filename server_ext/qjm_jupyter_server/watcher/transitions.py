@@ -12,13 +12,15 @@ outbox ignores the second insert. The other order could lose a mail for good.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..domain import Job, JobQuery, Notification, StatusEvent, User
 from ..errors import AlreadyExists, NotFound
 from ..notify.messages import MessageFactory
+from ..notify.schedule import hold_until
 from ..store import Store
+from ..store.records import capped_history
 from .rules import Decision, decide, group_milestones
 
 log = logging.getLogger("qjm.watcher")
@@ -29,8 +31,45 @@ GROUP_MAIL_ROWS = 20
 
 
 def may_mail(user: User, messages: MessageFactory) -> bool:
-    """Job mail goes only to verified addresses unless the operator allows otherwise."""
+    """Job mail goes only to verified addresses unless the operator allows otherwise, and
+    never to an account whose owner stopped it (the mail footer's "stop all" link)."""
+    if user.mail_stopped_at is not None:
+        return False
     return user.is_verified or not messages.settings.require_verified_email
+
+
+@dataclass(frozen=True)
+class IBMFacts:
+    """What IBM said about the job beyond its status, stored with the status change so
+    the mail (and the API) show IBM's own figures: the backend (a job registered by id
+    has none), IBM's running/finished times and the billed quantum seconds."""
+
+    backend: str | None = None
+    created: int | None = None
+    started: int | None = None
+    finished: int | None = None
+    usage_seconds: float | None = None
+
+
+def _fact_changes(job: Job, facts: IBMFacts | None) -> dict[str, Any]:
+    if facts is None:
+        return {}
+    out: dict[str, Any] = {}
+    if facts.backend and not job.backend:
+        out["backend"] = facts.backend
+    if facts.created is not None and job.created is None:
+        out["created"] = facts.created
+    for name in ("started", "finished", "usage_seconds"):
+        value = getattr(facts, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def as_stored(job: Job, changes: dict[str, Any], event: StatusEvent) -> Job:
+    """The job as `cas_job(changes, append_history=[event])` will store it: what a mail
+    about this change must read (the history includes the status just entered)."""
+    return replace(job, **changes, history=capped_history(job.history, [event]))
 
 
 def _changes(job: Job, d: Decision, reason: str | None, now: int) -> dict[str, Any]:
@@ -56,6 +95,8 @@ async def apply_observation(
     observed: str,
     reason: str | None,
     now: int,
+    *,
+    facts: IBMFacts | None = None,
 ) -> Job | None:
     """Record that `job` was seen in status `observed`; queue the mail that makes due.
 
@@ -75,16 +116,18 @@ async def apply_observation(
                 written = await store.cas_job(current.id, current.version, {"misses": 0, "last_error": None, "last_poll_at": now})
                 return written or await store.get_job(current.id)
             return current
-        due = list(d.due) if mail_ok else []
-        if not mail_ok:
-            d = replace(d, notified=tuple(current.notified))
-        changes = _changes(current, d, reason, now)
-        if due:
-            preview = replace(current, **{k: v for k, v in changes.items() if k in ("status", "watch_state", "error_reason")})
-            await store.enqueue([messages.job_status(user, preview, due, now)])
-        written = await store.cas_job(
-            current.id, current.version, changes, append_history=[StatusEvent(d.status, now, reason)]
-        )
+        event = StatusEvent(d.status, now, reason)
+        rows: list[Notification] = []
+        if d.due:
+            # The job as it will be stored, so every message shows the status just entered.
+            stored = as_stored(current, {**_changes(current, d, reason, now), **_fact_changes(current, facts)}, event)
+            rows = await _job_messages(store, messages, user, stored, list(d.due), now, mail_ok)
+        if not rows:
+            d = replace(d, notified=tuple(current.notified))  # nothing went out: nothing is notified
+        changes = {**_changes(current, d, reason, now), **_fact_changes(current, facts)}
+        if rows:
+            await store.enqueue(rows)
+        written = await store.cas_job(current.id, current.version, changes, append_history=[event])
         if written is not None:
             if written.group:
                 await _group_mail(store, messages, user, written, d, now, mail_ok)
@@ -94,6 +137,25 @@ async def apply_observation(
         if current is None:
             return None
     return await store.get_job(job.id)
+
+
+async def _job_messages(
+    store: Store, messages: MessageFactory, user: User, job: Job, due: list[str], now: int, mail_ok: bool
+) -> list[Notification]:
+    """The email (when mail may go) and one delivery per enabled channel that wants any of
+    the due statuses; each has its own dedupe key, so each goes out once."""
+    rows: list[Notification] = []
+    if mail_ok:
+        mail = messages.job_status(user, job, due, now)
+        until = hold_until(user, due, now)
+        if until is not None:  # quiet hours or a digest: summarised when they end
+            mail.state, mail.next_attempt_at = "held", until
+        rows.append(mail)
+    for channel in await store.list_channels(user.id):
+        wanted = [s for s in due if s in channel.notify_status]
+        if channel.enabled and wanted:
+            rows.append(messages.job_status_for_channel(user, job, wanted, channel, now))
+    return rows
 
 
 async def _group_mail(

@@ -1,0 +1,101 @@
+"""Quiet hours and digests: the pure rules per time zone, then held mail released as one
+summary through a real SQLite outbox and a real SMTP relay (aiosmtpd)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from qjm_jupyter_server.clock import ManualClock
+from qjm_jupyter_server.domain import Job
+from qjm_jupyter_server.notify.messages import MessageFactory
+from qjm_jupyter_server.notify.schedule import digest_until, hold_until, quiet_until
+from qjm_jupyter_server.notify.sender import Sender
+from qjm_jupyter_server.settings import Settings
+from qjm_jupyter_server.watcher.transitions import apply_observation
+
+from .conftest import a_user
+
+
+def ms(text: str, tz: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(tz)).timestamp() * 1000)
+
+
+def utc(ms_value: int | None) -> str | None:
+    if ms_value is None:
+        return None
+    return datetime.fromtimestamp(ms_value / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+
+
+ZURICH = dataclasses.replace(a_user(), time_zone="Europe/Zurich", quiet_start="22:00", quiet_end="07:00", quiet_breakthrough=["ERROR"])
+
+
+def test_quiet_hours_span_midnight_in_the_users_zone() -> None:
+    assert utc(quiet_until(ZURICH, ms("2026-01-01T22:30", "Europe/Zurich"))) == "2026-01-02T06:00Z"  # 07:00 CET
+    assert utc(quiet_until(ZURICH, ms("2026-01-02T03:10", "Europe/Zurich"))) == "2026-01-02T06:00Z"
+    assert quiet_until(ZURICH, ms("2026-01-02T07:00", "Europe/Zurich")) is None
+    assert quiet_until(ZURICH, ms("2026-01-02T12:00", "Europe/Zurich")) is None
+    # The night clocks go forward (29 March 2026): quiet hours still end at 07:00 local, now CEST.
+    assert utc(quiet_until(ZURICH, ms("2026-03-28T23:00", "Europe/Zurich"))) == "2026-03-29T05:00Z"
+    daytime = dataclasses.replace(ZURICH, quiet_start="09:00", quiet_end="17:30")
+    assert utc(quiet_until(daytime, ms("2026-01-05T09:00", "Europe/Zurich"))) == "2026-01-05T16:30Z"
+
+
+def test_breakthrough_and_digests() -> None:
+    night = ms("2026-01-01T23:00", "Europe/Zurich")
+    assert hold_until(ZURICH, ["ERROR"], night) is None  # ERROR breaks through
+    assert utc(hold_until(ZURICH, ["RUNNING", "DONE"], night)) == "2026-01-02T06:00Z"
+    ny = dataclasses.replace(a_user(), time_zone="America/New_York", digest_minutes=60)
+    assert utc(digest_until(ny, ms("2026-01-05T10:17", "America/New_York"))) == "2026-01-05T16:00Z"  # 11:00 EST
+    daily = dataclasses.replace(ny, digest_minutes=1440)
+    assert utc(hold_until(daily, ["DONE"], ms("2026-01-05T10:17", "America/New_York"))) == "2026-01-06T05:00Z"  # midnight EST
+    both = dataclasses.replace(ZURICH, digest_minutes=30)
+    assert utc(hold_until(both, ["DONE"], night)) == "2026-01-02T06:00Z"  # the later of the two
+    assert utc(hold_until(both, ["ERROR"], night)) == "2026-01-01T22:30Z"  # ERROR skips quiet hours, not the digest
+    assert hold_until(a_user(), ["DONE"], night) is None
+
+
+async def test_quiet_hours_hold_mail_and_release_one_summary(outbox_store, smtp_server) -> None:
+    night = ms("2026-01-01T23:00", "Europe/Zurich")
+    clock = ManualClock(night)
+    settings = Settings(public_url="http://qjm.test/", mail_concurrency=1, mail_rate_per_minute=10_000, **smtp_server.settings())
+    messages = MessageFactory(settings)
+    user = ZURICH
+    await outbox_store.create_user(user)
+    jobs = []
+    for i, label in enumerate(("bell", "ghz", "qaoa")):
+        job = Job(id=f"j{i}", user_id=user.id, ibm_job_id=f"d{i}", registered_at=night, updated_at=night,
+                  instance="crn:v1:x:y:z:us-east:a/1:i::", label=label, notify_status=["RUNNING", "DONE", "ERROR"])
+        [(stored, _)] = await outbox_store.register_jobs([job])
+        jobs.append(stored)
+    after = await apply_observation(outbox_store, messages, user, jobs[0], "RUNNING", None, night)
+    assert after is not None
+    await apply_observation(outbox_store, messages, user, after, "DONE", None, night + 60_000)
+    await apply_observation(outbox_store, messages, user, jobs[1], "DONE", None, night + 120_000)
+    await apply_observation(outbox_store, messages, user, jobs[2], "ERROR", "boom", night + 180_000)
+
+    sender = Sender(outbox_store, settings, clock, "w1", messages=messages)
+    clock.t = night + 200_000
+    while await sender.drain_once():
+        pass
+    [error_mail] = smtp_server.messages  # only ERROR broke through
+    assert "ERROR" in error_mail["Subject"] and "qaoa" in error_mail["Subject"]
+    states = sorted(n.state for n in await outbox_store.list_notifications(user.id, 50, 0))
+    assert states == ["held", "held", "held", "sent"]
+
+    clock.t = ms("2026-01-02T07:00", "Europe/Zurich")  # quiet hours end
+    while await sender.drain_once():
+        pass
+    assert len(smtp_server.messages) == 2
+    summary = smtp_server.messages[1]
+    text = summary.get_body(("plain",)).get_content()
+    assert summary["Subject"] == "[qjm] 3 job updates: RUNNING, DONE, DONE"
+    assert "3 job notifications held during your quiet hours" in text
+    for line in ("== RUNNING · bell", "== DONE · bell", "== DONE · ghz", "Your IBM Quantum job bell is now DONE."):
+        assert line in text, line
+    states = sorted(n.state for n in await outbox_store.list_notifications(user.id, 50, 0))
+    assert states == ["digested", "digested", "digested", "sent", "sent"]
+    while await sender.drain_once():
+        pass
+    assert len(smtp_server.messages) == 2  # once only
