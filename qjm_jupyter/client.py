@@ -15,10 +15,11 @@ import os
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
+from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from . import credentials
-from .discovery import parent_server_url
+from .discovery import parent_server, parent_server_url
 from .errors import QJMAuthError, QJMConnectionError, QJMError, QJMHTTPError
 from .formatting import JOB_COLUMNS, record, table
 from .jobs import flatten, iter_ids, registrations
@@ -41,6 +42,25 @@ PAGE = 200
 CONCURRENCY = 8  # per-job requests in flight (delete/info/update of many ids)
 
 LOGIN_HINT = "run %qjm_login or JobManagerClient(...).login()"
+
+
+def host_token(url: str, parent_url: str | None, parent_token: str | None) -> str | None:
+    """The host credential this client may send to `url` when it holds no qjm login.
+
+    - The Jupyter server that started this kernel: its own token (from its 0600 runtime
+      file), which its Jupyter auth accepts as its user: no qjm password in personal mode.
+    - A JupyterHub service (`<hub base>/services/...`, reached through the Hub's proxy):
+      the Hub API token the single-user server's environment gives its kernels, which
+      the service validates with the Hub. Never sent anywhere else.
+    """
+    if parent_url and parent_token and url == parent_url:
+        return parent_token
+    hub_token = os.environ.get("JUPYTERHUB_API_TOKEN")
+    if hub_token:
+        base = os.environ.get("JUPYTERHUB_BASE_URL", "/") or "/"
+        if urlsplit(url).path.startswith(base.rstrip("/") + "/services/"):
+            return hub_token
+    return None
 
 
 def compose_url(url: str | None, host_url: str | None, host_port: int | str | None) -> str | None:
@@ -186,6 +206,11 @@ class JobManagerClient:
             self._login = SESSION.login(self.url, lambda: _seed_login(self.url, held_email, held_password, None))
             if self._token is None:
                 self._pick_up_saved_login()
+        # Without a qjm login, the host's own credential (sent as `Authorization: token ...`).
+        parent = parent_server()
+        self._host_token = host_token(
+            self.url, compose_url(parent.url, None, None) if parent else None, parent.token if parent else None
+        )
         self.timeout = timeout
         self.requests_made = 0  # HTTP requests sent (benchmarks, tests)
         self._runner = _LoopThread()
@@ -209,7 +234,7 @@ class JobManagerClient:
 
     @property
     def logged_in(self) -> bool:
-        return self._token is not None
+        return self._token is not None or self._host_token is not None
 
     def __repr__(self) -> str:
         who = self.email or "nobody"
@@ -259,10 +284,15 @@ class JobManagerClient:
         self.close()
 
     async def _send(self, method: str, path: str, *, json: Any = None, params: Any = None,
-                    data: Any = None, token: str | None = None) -> httpx.Response:
+                    data: Any = None, token: str | None = None, host: bool = False) -> httpx.Response:
         import httpx
 
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if token:
+            headers = {"Authorization": f"Bearer {token}"}
+        elif host and self._host_token:
+            headers = {"Authorization": f"token {self._host_token}"}
+        else:
+            headers = {}
         try:
             self.requests_made += 1
             return await self._client().request(method, path, json=json, params=params, data=data, headers=headers)
@@ -300,13 +330,13 @@ class JobManagerClient:
         """One API call; on a 401 with a held password, log in again once and retry."""
         if auth and self._token is None:
             self._pick_up_saved_login()
-        if auth and self._token is None:
+        if auth and self._token is None and self._host_token is None:
             if self.email and self._password:
                 await self.login_async()
             else:
                 raise QJMAuthError(f"not logged in — {LOGIN_HINT}")
         token = self._token if auth else None
-        response = await self._send(method, path, json=json, params=params, token=token)
+        response = await self._send(method, path, json=json, params=params, token=token, host=auth)
         if response.status_code == 401 and auth:
             if self.email and self._password:
                 await self.login_async()

@@ -12,11 +12,12 @@ pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.mongo",
     "tests.fixtures.receiver",
+    "tests.fixtures.hub",
 ]
 
 # CI sets QJM_REQUIRE_MONGO=1 / QJM_REQUIRE_UI=1: there the MongoDB leg and the browser test
 # must run, so a skip of either fails the session instead of passing quietly.
-_REQUIRED = {"mongo": "QJM_REQUIRE_MONGO", "ui": "QJM_REQUIRE_UI"}
+_REQUIRED = {"mongo": "QJM_REQUIRE_MONGO", "ui": "QJM_REQUIRE_UI", "hub": "QJM_REQUIRE_HUB"}
 _required_skips: list[str] = []
 
 

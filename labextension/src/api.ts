@@ -7,6 +7,11 @@
  * Jupyter's `Authorization: token …` header, and qjm routes want a qjm JWT in that
  * header instead. Where the JWT lives is `session.ts`'s business: memory,
  * `sessionStorage` and the other live tabs, never `localStorage`.
+ *
+ * Where the server's identity source is `jupyter` or `hub`, the host (Jupyter, or
+ * JupyterHub) has already authenticated the page: requests then go through a `HostFetch`
+ * the Lab plugin hands over (Lab's own connection: its token or cookie plus the XSRF
+ * header Jupyter requires), and there is nothing to sign in to.
  */
 
 import { ISignal, Signal } from '@lumino/signaling';
@@ -75,6 +80,9 @@ export interface MePatch {
   notify_default?: string[];
 }
 
+/** Sends a request with the host's credentials (in Lab: `ServerConnection.makeRequest`). */
+export type HostFetch = (url: string, init: RequestInit) => Promise<Response>;
+
 export interface RegisterIn {
   email: string;
   password: string;
@@ -112,7 +120,36 @@ export class QJMApi {
   }
 
   get signedIn(): boolean {
-    return this._share.current !== null;
+    return this._host !== null || this._share.current !== null;
+  }
+
+  /** True when the host's sign-in is the qjm identity (no qjm sign-in form, no sign-out). */
+  get hostIdentity(): boolean {
+    return this._host !== null;
+  }
+
+  /**
+   * Ask the server who identifies users; with `jupyter` (or `hub`), send requests through
+   * `hostFetch` from now on. A member's Lab under JupyterHub may name the group's service
+   * (`api_url`): the panel then talks to it, through the Hub's proxy. Never throws: an
+   * unreachable server leaves the sign-in form.
+   */
+  async detectHostIdentity(hostFetch: HostFetch): Promise<boolean> {
+    try {
+      let status = await this.status();
+      if (status.api_url) {
+        this._root = new URL(status.api_url, window.location.href).href;
+        status = await this.status();
+      }
+      if ((status.identity_source === 'jupyter' || status.identity_source === 'hub') && this._host === null) {
+        this._host = hostFetch;
+        this._expired = false;
+        this._sessionChanged.emit(true);
+      }
+    } catch {
+      // leave the sign-in form in place
+    }
+    return this._host !== null;
   }
 
   /** Email of the signed-in account, as given at sign-in (the panel refreshes it from `me`). */
@@ -300,7 +337,8 @@ export class QJMApi {
     auth = true
   ): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json' };
-    if (auth) {
+    const host = auth && this._share.current === null ? this._host : null;
+    if (auth && host === null) {
       const session = this._share.current;
       if (!session) {
         this.signOut(true);
@@ -314,17 +352,21 @@ export class QJMApi {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
     let response: Response;
+    const init: RequestInit = {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      // The qjm JWT is the credential. Cookies still go along (same origin) because a
+      // JupyterHub proxy in front of this server routes and authorizes by cookie.
+      credentials: 'same-origin',
+      // Lab's makeRequest turns 'no-store' into an extra `?<timestamp>` parameter, which
+      // the API refuses as unknown; 'no-cache' still revalidates every time.
+      cache: host ? 'no-cache' : 'no-store',
+      signal: controller.signal
+    };
     try {
-      response = await fetch(this._root + path + encodeQuery(query), {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        // The qjm JWT is the credential. Cookies still go along (same origin) because a
-        // JupyterHub proxy in front of this server routes and authorizes by cookie.
-        credentials: 'same-origin',
-        cache: 'no-store',
-        signal: controller.signal
-      });
+      const url = this._root + path + encodeQuery(query);
+      response = host ? await host(url, init) : await fetch(url, init);
     } catch (err) {
       const aborted = controller.signal.aborted;
       throw new ApiError(
@@ -357,7 +399,7 @@ export class QJMApi {
         err.field ? String(err.field) : null,
         retry
       );
-      if (response.status === 401 && auth) {
+      if (response.status === 401 && auth && !host) {
         // Expired, revoked (logout-all) or signed with a rotated secret: ask again.
         this.signOut(true);
       }
@@ -370,6 +412,8 @@ export class QJMApi {
   private _base: string;
   private _share: SessionShare;
   private _expired = false;
+  /** Set when the host's identity is the qjm identity (see `detectHostIdentity`). */
+  private _host: HostFetch | null = null;
   private _sessionChanged = new Signal<this, boolean>(this);
 }
 

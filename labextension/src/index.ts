@@ -10,8 +10,9 @@
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
 
-import { QJMApi } from './api';
+import { HostFetch, QJMApi } from './api';
 import { JobFeed } from './feed';
 import { DesktopContext, desktopNotification, parseDeepLink, stripDeepLink, ToastDecision } from './model';
 import { JobPanel, PANEL_ID } from './panel';
@@ -109,6 +110,24 @@ function announce(app: JupyterFrontEnd, panel: JobPanel, decisions: ToastDecisio
   }
 }
 
+/**
+ * Requests with Lab's own credentials: `makeRequest` (token or cookie, plus the XSRF
+ * header Jupyter requires) for this server; for a JupyterHub service on the same proxy,
+ * the token Lab holds (the Hub's OAuth token for this user), which needs no XSRF.
+ */
+function hostFetch(settings: ServerConnection.ISettings): HostFetch {
+  return (url, init) => {
+    if (url.startsWith(settings.baseUrl)) {
+      return ServerConnection.makeRequest(url, init, settings);
+    }
+    const headers = new Headers(init.headers);
+    if (settings.token) {
+      headers.set('Authorization', `token ${settings.token}`);
+    }
+    return fetch(url, { ...init, headers });
+  };
+}
+
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'qjm-jupyter:plugin',
   description: 'Quantum jobs side panel: live IBM Quantum job status, notices and toasts.',
@@ -171,13 +190,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     }
 
-    // Deferred: the first jobs request leaves after activation has returned.
-    window.setTimeout(() => feed.start(), 0);
+    // Deferred: the first requests leave after activation has returned. Under Jupyter's
+    // identity (or the Hub's) the panel uses Lab's own connection and shows no sign-in form.
     window.setTimeout(() => {
-      api.status().then(
-        status => panel.setStatus(status),
-        () => panel.setStatus(null)
-      );
+      void api.detectHostIdentity(hostFetch(app.serviceManager.serverSettings)).then(() => {
+        feed.start();
+        api.status().then(
+          status => panel.setStatus(status),
+          () => panel.setStatus(null)
+        );
+      });
     }, 0);
     void app.restored.then(() => followDeepLink(app, panel, feed, api));
   }

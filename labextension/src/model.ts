@@ -163,6 +163,10 @@ export interface ServerStatus {
   mail_enabled?: boolean;
   mode?: string;
   remote_url?: string | null;
+  /** `jupyter` / `hub`: the host's sign-in is the qjm identity (no qjm sign-in form). */
+  identity_source?: string;
+  /** Where the Lab panel sends its calls instead (a member's Lab: the group's Hub service). */
+  api_url?: string | null;
 }
 
 /** What the UI says about where its jobs come from; null when it is this server itself. */

@@ -160,7 +160,12 @@ export class JobPanel extends Widget {
     if (this._api.signedIn) {
       buttons.push(
         iconButton(LAB_ICONS.refresh(), 'Refresh jobs', () => this._feed.refresh(), 'refresh'),
-        iconButton(LAB_ICONS.account(), 'Account and sign out', () => this._account.open(), 'account')
+        iconButton(
+          LAB_ICONS.account(),
+          this._api.hostIdentity ? 'Account' : 'Account and sign out',
+          () => this._account.open(),
+          'account'
+        )
       );
     }
     fill(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .addresses import normalize_email
@@ -91,6 +91,9 @@ class AccountService:
         )
         self.throttle = Throttle(store, clock)
         self._mail_tasks: set[asyncio.Task[None]] = set()
+        # Set by the wiring: folds an account reached through a host identity into the
+        # existing account whose address it just confirmed (identity/binding.py).
+        self.link_confirmed_email: Callable[[User, str], Awaitable[User | None]] | None = None
 
     @property
     def settings(self) -> Settings:
@@ -323,6 +326,9 @@ class AccountService:
             try:
                 updated = await self.store.update_user(user.id, {"email": new_email, **self._verified(new_email), "updated_at": now})
             except Conflict:
+                linked = await self.link_confirmed_email(user, new_email) if self.link_confirmed_email else None
+                if linked is not None:
+                    return linked
                 raise AlreadyExists("that address now belongs to another account", field="email") from None
             if updated is None:
                 raise InvalidActionToken(BAD_LINK, field="token")
@@ -378,14 +384,17 @@ class AccountService:
             raise WrongPassword("current_password is wrong", field="current_password")
         await self.throttle.refund(state)
 
-    async def update_me(self, user: User, changes: Mapping[str, Any]) -> User:
-        """`changes` holds only the fields the client sent (so `ibm_quantum_token: None` clears)."""
+    async def update_me(self, user: User, changes: Mapping[str, Any], *, host_authenticated: bool = False) -> User:
+        """`changes` holds only the fields the client sent (so `ibm_quantum_token: None` clears).
+
+        `host_authenticated`: the request came through the host's own auth (Jupyter, the
+        Hub), which is what protects this account, so no qjm password is asked for."""
         now = self.clock.now_ms()
         update: dict[str, Any] = {}
         new_email = changes.get("email")
         email_change = isinstance(new_email, str) and new_email != user.email
         password_change = changes.get("password") is not None
-        if email_change or password_change:
+        if (email_change or password_change) and not host_authenticated:
             await self._require_current_password(user, changes.get("current_password"))
         if email_change:
             assert isinstance(new_email, str)

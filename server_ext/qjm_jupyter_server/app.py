@@ -8,6 +8,7 @@ configured either way, and config files and the command line still win.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import typing
@@ -113,8 +114,20 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
 
     # ---------------------------------------------------------------------------------------------
     def settings_now(self) -> Settings:
-        """The configuration as it stands (config files, command line, QJM_* variables)."""
-        return Settings.from_object(self)
+        """The configuration as it stands (config files, command line, QJM_* variables);
+        an unset identity source becomes this kind of server's default (identity/mode.py)."""
+        from .identity import default_identity_source
+
+        settings = Settings.from_object(self)
+        if not settings.identity_source:
+            source = default_identity_source(group_server=self.standalone)
+            settings = dataclasses.replace(settings, identity_source=source)
+        return settings
+
+    @property
+    def standalone(self) -> bool:
+        """`jupyter qjm` (its own server class), not the extension inside someone's Jupyter server."""
+        return isinstance(getattr(self, "serverapp", None), StandaloneServer)
 
     @property
     def mode(self) -> str:
@@ -230,6 +243,15 @@ def main(argv: list[str] | None = None) -> Any:
         # jupyter_server would take it as a file to open; here it is a mistyped command.
         commands = ", ".join(QJMServerApp.subcommands)
         exit_usage(f"unknown command {argv[0]!r}; the commands are {commands} (none starts the server); see --help")
+    from .identity.hub import hub_service_args
+    from .identity.mode import runs_as_hub_service
+
+    # Started by JupyterHub as a service: listen where the Hub says, sign users in with Hub OAuth.
+    wants_hub = os.environ.get("QJM_IDENTITY_SOURCE", "hub") == "hub" and not any(
+        a.startswith("--QJMServerApp.identity_source=") and not a.endswith("=hub") for a in argv
+    )
+    if wants_hub and runs_as_hub_service():
+        argv = [*hub_service_args(), *argv]
     return QJMServerApp.launch_instance(argv)
 
 

@@ -85,14 +85,15 @@ class PasswordHasher:
         return digest.decode("ascii")
 
     async def check(self, password: str, password_hash: str | None) -> bool:
-        """Constant work whether or not the account exists (a dummy hash stands in)."""
-        target = await self._dummy() if password_hash is None else password_hash.encode("ascii")
+        """Constant work whether or not the account exists (a dummy hash stands in).
+        An empty hash is an account without a password (its host authenticates it)."""
+        target = await self._dummy() if not password_hash else password_hash.encode("ascii")
         try:
             ok = await self._run(bcrypt.checkpw, _prehash(password), target)
         except ValueError:  # a corrupt stored hash: refuse, don't 500
             log.error("qjm: a stored password hash is not a bcrypt hash")
             ok = False
-        return ok and password_hash is not None
+        return ok and bool(password_hash)
 
     async def _dummy(self) -> bytes:
         rounds = self._rounds()

@@ -18,6 +18,8 @@ from .clock import Clock, SystemClock
 from .cancel import CancelService
 from .channels import ChannelService
 from .notify.channel_sender import ChannelSender
+from .identity import Authenticator, IdentityBinder
+from .identity.hub import hub_service_api_path
 from .jobs import JobService
 from .notify.links import StopLinks, link_key
 from .notify.messages import MessageFactory
@@ -45,6 +47,8 @@ class ServerStatus:
     mail_enabled: bool
     mode: str = "personal"  # personal | group | member (the app knows which)
     remote_url: str | None = None  # the group server of a member server
+    identity_source: str = "accounts"  # jupyter/hub: no qjm sign-in where the host already authenticated the user
+    api_url: str | None = None  # set: the Lab panel uses this API instead (the group's JupyterHub service)
 
 
 @dataclass
@@ -65,6 +69,9 @@ class Services:
         self.messages = MessageFactory(self.settings, self.public_url, self.has_lab, self.stop_links)
         self.stop = StopService(self.store, self.stop_links, self.clock)
         self.accounts = AccountService(self.store, self.keyring, self.messages, self.settings, self.clock)
+        self.binder = IdentityBinder(self.store, self.settings, self.clock, self.keyring)
+        self.accounts.link_confirmed_email = self.binder.link_by_email
+        self.identity = Authenticator(self.settings.identity_source or "accounts", self.accounts, self.binder)
         self.jobs = JobService(self.store, self.messages, self.settings, self.clock)
         self.ibm = IBMClient(self.settings)
         self.poller = Poller(self.store, self.keyring, self.messages, self.ibm, self.settings, self.clock, self.owner)
@@ -82,6 +89,8 @@ class Services:
             store=type(self.store).__name__,
             watcher_running=self.poller.running or self.poller.has_work(),
             mail_enabled=self.settings.mail_enabled,
+            identity_source=self.identity.source,
+            api_url=hub_service_api_path(self.settings.hub_service) or None,
         )
 
     async def ensure_open(self) -> None:

@@ -30,6 +30,7 @@ from .addresses import normalize_email
 
 ENV_PREFIX = "QJM_"
 SMTP_SECURITY = ("tls", "starttls", "none")
+IDENTITY_SOURCES = ("", "jupyter", "accounts", "hub")  # "": the app picks (identity/mode.py)
 
 
 def setting(default: Any, help: str) -> Any:  # noqa: A002 - the traitlets word
@@ -138,13 +139,29 @@ class Settings:
     remote_timeout: float = setting(
         30.0, "Seconds the group server may take to answer a forwarded request (connecting: at most 5 s)."
     )
+    # -- identity (identity/) ----------------------------------------------------------------------
+    identity_source: str = setting(
+        "",
+        "Who a request is: 'jupyter' (the user Jupyter's own auth accepted; the default inside jupyter lab), "
+        "'accounts' (qjm accounts with JWTs; the default for jupyter qjm) or 'hub' (JupyterHub OAuth; the default "
+        "when jupyter qjm runs as a JupyterHub service). qjm JWTs are accepted in every mode.",
+    )
+    hub_service: str = setting(
+        "",
+        "In a member's single-user server under JupyterHub: the name of the Hub service running jupyter qjm for "
+        "the group. The Lab panel then talks to that service through the Hub's proxy, with the token Lab holds.",
+    )
 
     def __post_init__(self) -> None:
         security = self.smtp_security.lower()
         if security not in SMTP_SECURITY:
             raise ValueError(f"smtp_security must be tls, starttls or none (got {self.smtp_security!r})")
+        source = self.identity_source.strip().lower()
+        if source not in IDENTITY_SOURCES:
+            raise ValueError(f"identity_source must be jupyter, accounts or hub (got {self.identity_source!r})")
         normalized = {
             "smtp_security": security,
+            "identity_source": source,
             "public_url": self.public_url.rstrip("/") + "/" if self.public_url else "",
             "ibm_iam_url": self.ibm_iam_url.rstrip("/"),
             "ibm_api_url": self.ibm_api_url.rstrip("/"),

@@ -48,3 +48,16 @@ def test_no_parent_server(monkeypatch, tmp_path) -> None:
     assert parent_server_url() is None
     monkeypatch.delenv("JPY_PARENT_PID")
     assert parent_server_url() is None
+
+
+def test_host_credentials_go_only_to_the_parent_server_or_a_hub_service(monkeypatch) -> None:
+    from qjm_jupyter.client import host_token
+
+    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
+    assert host_token("http://127.0.0.1:18123/", "http://127.0.0.1:18123/", "jp-token") == "jp-token"
+    assert host_token("http://group.example.org/", "http://127.0.0.1:18123/", "jp-token") is None
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "hub-token")
+    monkeypatch.setenv("JUPYTERHUB_BASE_URL", "/hub-base/")
+    assert host_token("http://127.0.0.1:8000/hub-base/services/qjm/", None, None) == "hub-token"
+    assert host_token("http://127.0.0.1:8000/services/qjm/", None, None) is None  # not under the Hub's base
+    assert host_token("http://group.example.org/qjm/", None, None) is None

@@ -159,6 +159,59 @@ async def test_delete_user_cascades_to_outbox_too(store: Store) -> None:
 
 
 # -- action tokens --------------------------------------------------------------------------
+# -- external identities ----------------------------------------------------------------------
+async def test_identity_binding_finds_its_user_and_is_exclusive(store: Store) -> None:
+    a, b = make_user(), make_user()
+    await store.create_user(a)
+    await store.create_user(b)
+    assert await store.get_user_by_identity("jupyter:alice") is None
+    await store.bind_identity("jupyter:alice", a.id, T0)
+    await store.bind_identity("jupyter:alice", a.id, T0 + 1)  # again, same user: no-op
+    assert await store.get_user_by_identity("jupyter:alice") == a
+    with pytest.raises(Conflict):
+        await store.bind_identity("jupyter:alice", b.id, T0)
+    assert await store.get_user_by_identity("jupyter:alice") == a
+    await store.bind_identity("hub:alice", a.id, T0)
+    assert await store.list_identities(a.id) == ["hub:alice", "jupyter:alice"]
+    assert await store.list_identities(b.id) == []
+    # replace moves the binding (linking a host identity to an existing account)
+    await store.bind_identity("jupyter:alice", b.id, T0, replace=True)
+    assert await store.get_user_by_identity("jupyter:alice") == b
+    assert await store.list_identities(a.id) == ["hub:alice"]
+    assert await store.list_identities(b.id) == ["jupyter:alice"]
+
+
+async def test_identity_bindings_go_with_their_user(store: Store) -> None:
+    a = make_user()
+    await store.create_user(a)
+    await store.bind_identity("hub:carol", a.id, T0)
+    assert await store.delete_user(a.id, now=T0)
+    assert await store.get_user_by_identity("hub:carol") is None
+    assert await store.list_identities(a.id) == []
+    b = make_user()
+    await store.create_user(b)
+    await store.bind_identity("hub:carol", b.id, T0)  # free again
+    assert await store.get_user_by_identity("hub:carol") == b
+
+
+async def test_concurrent_first_binds_have_one_winner(store: Store) -> None:
+    users = [make_user() for _ in range(6)]
+    for u in users:
+        await store.create_user(u)
+
+    async def bind(u: User) -> bool:
+        try:
+            await store.bind_identity("jupyter:race", u.id, T0)
+        except Conflict:
+            return False
+        return True
+
+    won = await asyncio.gather(*(bind(u) for u in users))
+    assert sum(won) == 1
+    winner = users[won.index(True)]
+    assert await store.get_user_by_identity("jupyter:race") == winner
+
+
 async def test_action_token_single_use_purpose_and_expiry(store: Store) -> None:
     tok = ActionToken("hash1", "u1", "verify", expires_at=T0 + 1000, created_at=T0, data={"email": "x@example.org"})
     await store.put_action_token(tok)

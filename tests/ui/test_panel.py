@@ -60,6 +60,7 @@ def lab(start_qjm, tmp_path) -> QJMProcess:
         ibm_iam_url="http://127.0.0.1:9/",
         ibm_api_url="http://127.0.0.1:9/",
         smtp_host="",
+        identity_source="accounts",  # the qjm sign-in form (personal mode: test_panel_personal.py)
     )
 
 

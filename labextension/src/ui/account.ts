@@ -68,6 +68,10 @@ export class AccountSection {
       fill(this.node);
       return;
     }
+    if (api.hostIdentity && this._user && !this._user.email && !this._pendingEmail) {
+      fill(this.node, this._setupForm());
+      return;
+    }
     const body = [
       this._facts(),
       this._keyForm(),
@@ -116,17 +120,75 @@ export class AccountSection {
     }
   }
 
+  /**
+   * First open under the host's identity (Jupyter, the Hub): the account exists but has
+   * no address yet, so ask for it (confirmed by the emailed link) and, optionally, the
+   * IBM Quantum key. Nothing else to set up: no password.
+   */
+  private _setupForm(): HTMLElement {
+    const email = h('input', {
+      type: 'email',
+      id: 'qjm-setup-email',
+      className: 'qjm-input',
+      autocomplete: 'email',
+      placeholder: 'you@example.org'
+    });
+    const key = h('input', {
+      type: 'password',
+      id: 'qjm-setup-key',
+      className: 'qjm-input',
+      autocomplete: 'off',
+      placeholder: 'Optional: your IBM Quantum API key'
+    });
+    const error = h('p', { className: 'qjm-form-error', role: 'alert' });
+    const form = h(
+      'form',
+      { className: 'qjm-form qjm-setup', 'aria-labelledby': 'qjm-setup-title', novalidate: true },
+      h('h3', { id: 'qjm-setup-title', className: 'qjm-section-title' }, 'Where should job notices go?'),
+      h('p', { className: 'qjm-muted' }, 'qjm emails you when your IBM Quantum jobs start, finish or fail.'),
+      h('label', { className: 'qjm-label', for: 'qjm-setup-email' }, 'Email'),
+      email,
+      h('label', { className: 'qjm-label', for: 'qjm-setup-key' }, 'IBM Quantum API key (optional)'),
+      key,
+      error,
+      h('div', { className: 'qjm-form-actions' }, h('button', { type: 'submit', className: 'qjm-button qjm-button-accent' }, 'Save'))
+    );
+    form.addEventListener('submit', async (event: Event) => {
+      event.preventDefault();
+      const address = email.value.trim();
+      if (!address) {
+        error.textContent = 'Enter your email address.';
+        email.focus();
+        return;
+      }
+      const patch: MePatch = { email: address };
+      if (key.value.trim()) {
+        patch.ibm_quantum_token = key.value.trim();
+      }
+      try {
+        this._user = await this.options.api.updateMe(patch);
+      } catch (err) {
+        error.textContent = errorText(err);
+        return;
+      }
+      this._pendingEmail = address;
+      this.render();
+      this.options.say('info', `A confirmation link is on its way to ${address}. Follow it to start getting notices.`);
+    });
+    return form;
+  }
+
   private _facts(): HTMLElement {
     const { api, say, confirm } = this.options;
     const user = this._user;
-    const email = user?.email ?? api.email;
+    const email = user?.email || this._pendingEmail || api.email;
     const verified = user
       ? user.is_verified
         ? h('span', { className: 'qjm-chip qjm-chip-done' }, 'verified')
         : h('span', { className: 'qjm-chip qjm-chip-queued' }, 'not verified')
       : null;
     const resend =
-      user && !user.is_verified
+      user && !user.is_verified && user.email
         ? button('Resend verification', async () => {
             try {
               await api.requestVerification(user.email);
@@ -346,11 +408,14 @@ export class AccountSection {
     return h(
       'div',
       { className: 'qjm-form-actions qjm-account-actions' },
-      button('Sign out', () => api.signOut(), { 'data-focus': 'signout' }),
-      button('Sign out everywhere', () => void api.logoutEverywhere().catch(() => undefined), {
-        className: 'qjm-button-quiet',
-        title: 'Revoke every qjm session of this account: other tabs, kernels and scripts must sign in again'
-      }),
+      // Under the host's identity there is no qjm session to end.
+      api.hostIdentity ? null : button('Sign out', () => api.signOut(), { 'data-focus': 'signout' }),
+      api.hostIdentity
+        ? null
+        : button('Sign out everywhere', () => void api.logoutEverywhere().catch(() => undefined), {
+            className: 'qjm-button-quiet',
+            title: 'Revoke every qjm session of this account: other tabs, kernels and scripts must sign in again'
+          }),
       this.options.full
         ? button('Send a test email', async () => {
             try {
@@ -413,6 +478,7 @@ export class AccountSection {
   private _user: User | null = null;
   private _error = '';
   private _open = false;
+  private _pendingEmail = '';
   private _log: DeliveryLog;
 }
 

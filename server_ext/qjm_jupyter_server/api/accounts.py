@@ -16,6 +16,7 @@ from qjm_jupyter.statuses import normalize_statuses
 
 from ..addresses import normalize_email
 from ..domain import User
+from ..identity.binding import has_address
 from .times import ms_to_iso
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ class UserOut(BaseModel):
     def from_user(cls, user: User) -> UserOut:
         return cls(
             id=user.id,
-            email=user.email,
+            email=user.email if has_address(user) else "",  # "": not given yet (a host-identity account)
             is_verified=user.is_verified,
             is_admin=user.is_admin,
             is_active=user.is_active,

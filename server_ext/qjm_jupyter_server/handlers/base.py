@@ -22,7 +22,9 @@ from tornado import web
 
 from ..api.spec import Op
 from ..errors import InvalidInput, PayloadTooLarge, QJMError, ServiceUnavailable, TooManyRequests, Unauthorized
+from ..identity import RequestFacts
 from ..store.base import StoreUnavailable
+from .host_identity import request_facts
 
 if TYPE_CHECKING:
     from ..domain import User
@@ -73,27 +75,47 @@ def _guarded(method: Callable[..., Awaitable[Any] | Any]) -> Callable[..., Await
 
 
 class QJMHandler(ExtensionHandlerMixin, APIHandler):
-    """Base of every qjm route. qjm routes do their own auth (a bearer JWT of a qjm
-    account), so they work the same behind JupyterHub, in a personal Lab and in the
-    standalone `jupyter qjm`, whoever Jupyter itself thinks the caller is."""
+    """Base of every qjm route. qjm routes do their own auth: a bearer JWT of a qjm
+    account in every mode, and, where the identity source says so, the user Jupyter's
+    own auth (or JupyterHub's) accepted (identity/)."""
 
     route: ClassVar[str] = ""
     spec: ClassVar[dict[str, Op]] = {}
 
     _account: User | None = None
+    auth_via: str | None = None  # which identity source recognised the request
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Jupyter's own auth does not apply to qjm routes (a qjm JWT is no Jupyter token),
-        # so every verb is marked for Jupyter's layer and checked by `prepare` instead.
+        # Jupyter's own auth is not the only way in (a qjm JWT is no Jupyter token), so
+        # every verb is marked for Jupyter's layer and checked by `prepare` instead, which
+        # also accepts the user Jupyter authenticated when the identity source says so.
         for verb in VERBS:
             if verb in cls.__dict__:
                 setattr(cls, verb, allow_unauthenticated(_guarded(cls.__dict__[verb])))
 
     # -- jupyter_server hooks -------------------------------------------------------------
     def check_xsrf_cookie(self) -> None:
-        # The bearer token travels in a header, never as an ambient cookie: no XSRF risk.
-        return None
+        """Jupyter's XSRF rules wherever Jupyter's user (maybe from a cookie) may act.
+
+        A qjm JWT travels in a header, never as an ambient cookie: no XSRF risk, and it
+        is the only credential when the identity source is `accounts`. Otherwise a
+        cookie-authenticated unsafe request needs the `_xsrf` token, exactly as Jupyter
+        requires (token-authenticated requests are exempt there too).
+        """
+        if not hasattr(self, "_jupyter_current_user"):
+            return None  # called by tornado before prepare(); prepare() calls again
+        op = self.op
+        if op is None or not op.auth:
+            return None  # a public route (login, emailed links) never acts as the cookie's user
+        if self.services.identity.source == "accounts" or self._facts().bearer_jwt is not None:
+            return None
+        if self._jupyter_current_user is None:
+            return None  # nothing ambient authenticated this request; it gets our 401
+        return super().check_xsrf_cookie()
+
+    def _facts(self) -> RequestFacts:
+        return request_facts(self, self.services.identity.source)
 
     @property
     def services(self) -> Services:
@@ -126,17 +148,12 @@ class QJMHandler(ExtensionHandlerMixin, APIHandler):
                 await self.services.ensure_open()
             op = self.op
             if op is not None and op.auth:
-                self._account = await self.services.accounts.authenticate(self._bearer_token())
+                resolved = await self.services.identity.authenticate(self._facts())
+                self._account, self.auth_via = resolved.user, resolved.via
         except QJMError as exc:
             self.send_qjm_error(exc)
         except StoreUnavailable as exc:
             self.send_qjm_error(store_unavailable(exc))
-
-    def _bearer_token(self) -> str:
-        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("missing bearer token: log in at qjm/api/auth/login and send 'Authorization: Bearer <token>'")
-        return token.strip()
 
     # -- parsing --------------------------------------------------------------------------
     def body(self, model: type[M] | None = None) -> M:

@@ -25,7 +25,8 @@ class MeHandler(QJMHandler):
 
     async def patch(self) -> None:
         data = self.body(MePatchIn)
-        user = await self.services.accounts.update_me(self.user, data.changes())
+        host = self.auth_via not in (None, "accounts")  # Jupyter or the Hub signed this user in
+        user = await self.services.accounts.update_me(self.user, data.changes(), host_authenticated=host)
         self.send(UserOut.from_user(user))
 
     async def delete(self) -> None:

@@ -27,6 +27,14 @@ class StatusResponse(BaseModel):
         "member: a Jupyter server forwarding qjm/ to the group server at remote_url."
     )
     remote_url: str | None = Field(default=None, description="The group server a member server forwards to.")
+    identity_source: Literal["jupyter", "accounts", "hub"] = Field(
+        default="accounts",
+        description="Who a request is: jupyter / hub (the host's sign-in is the qjm identity: no qjm sign-in "
+        "needed) or accounts (qjm accounts with JWTs).",
+    )
+    api_url: str | None = Field(
+        default=None, description="Where the Lab panel sends its calls instead (a member's Lab: the group's Hub service)."
+    )
 
 
 class StatusHandler(QJMHandler):

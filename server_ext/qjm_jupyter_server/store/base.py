@@ -77,6 +77,17 @@ class Store(Protocol):
         """Delete the user, their jobs (tombstoned at `now`), poll units, action tokens and
         outbox rows (the delivery log holds their addresses and subjects)."""
 
+    # -- external identities (who the host says the requester is) ----------------------
+    async def bind_identity(self, identity: str, user_id: str, now: int, *, replace: bool = False) -> None:
+        """Bind an external identity (`jupyter:<name>`, `hub:<name>`) to a user. Binding it
+        again to the same user is a no-op; to another user it raises Conflict unless
+        `replace` (which moves it: linking a host identity to an existing account)."""
+
+    async def get_user_by_identity(self, identity: str) -> User | None: ...
+
+    async def list_identities(self, user_id: str) -> list[str]:
+        """The identities bound to a user, sorted. `delete_user` removes them."""
+
     # -- single-use action tokens -----------------------------------------------------
     async def put_action_token(self, token: ActionToken) -> None: ...
 

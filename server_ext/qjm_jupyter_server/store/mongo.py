@@ -220,6 +220,7 @@ class MongoStore:
         await outbox.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_created")
         await tokens.create_index([("user_id", ASCENDING), ("purpose", ASCENDING)], name="user_purpose")
         await tokens.create_index([("expires_at", ASCENDING)], name="expiry")
+        await self._c("identities").create_index([("user_id", ASCENDING)], name="user")
         await self._c("throttle").create_index([("window_start", ASCENDING)], name="window")
         await outbox.create_index([("state", ASCENDING), ("sent_at", ASCENDING)], name="sent")
         await outbox.create_index([("kind", ASCENDING), ("state", ASCENDING), ("created_at", ASCENDING)], name="kind_created")
@@ -292,7 +293,36 @@ class MongoStore:
         await self._c("action_tokens").delete_many({"user_id": user_id})
         await self._c("outbox").delete_many({"user_id": user_id})
         await self._c("channels").delete_many({"user_id": user_id})
+        await self._c("identities").delete_many({"user_id": user_id})
         return (await self._c("users").delete_one({"_id": user_id})).deleted_count > 0
+
+    # -- external identities ---------------------------------------------------------------------
+    @_guarded
+    async def bind_identity(self, identity: str, user_id: str, now: int, *, replace: bool = False) -> None:
+        identities = self._c("identities")
+        if replace:
+            await identities.update_one(
+                {"_id": identity}, {"$set": {"user_id": user_id}, "$setOnInsert": {"created_at": now}}, upsert=True
+            )
+            return
+        try:
+            await identities.insert_one({"_id": identity, "user_id": user_id, "created_at": now})
+        except DuplicateKeyError:
+            found = await identities.find_one({"_id": identity})
+            if found is None or found.get("user_id") != user_id:
+                raise Conflict("this identity is bound to another account") from None
+
+    @_guarded
+    async def get_user_by_identity(self, identity: str) -> User | None:
+        found = await self._c("identities").find_one({"_id": identity})
+        if found is None:
+            return None
+        return _user(await self._c("users").find_one({"_id": found["user_id"]}))
+
+    @_guarded
+    async def list_identities(self, user_id: str) -> list[str]:
+        cursor = self._c("identities").find({"user_id": user_id}).sort([("_id", ASCENDING)])
+        return [doc["_id"] async for doc in cursor]
 
     # -- action tokens ---------------------------------------------------------------------------
     @_guarded

@@ -202,6 +202,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE users ADD COLUMN quiet_breakthrough TEXT NOT NULL DEFAULT '[]'",
         "ALTER TABLE users ADD COLUMN digest_minutes INTEGER NOT NULL DEFAULT 0",
     ),
+    (  # v5: external identities (a Jupyter or JupyterHub user name) bound to accounts
+        """CREATE TABLE identities (
+            identity TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        )""",
+        "CREATE INDEX identities_user ON identities (user_id)",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -444,7 +452,40 @@ class SQLiteStore:
                 conn.execute("DELETE FROM action_tokens WHERE user_id = ?", (user_id,))
                 conn.execute("DELETE FROM outbox WHERE user_id = ?", (user_id,))
                 conn.execute("DELETE FROM channels WHERE user_id = ?", (user_id,))
+                conn.execute("DELETE FROM identities WHERE user_id = ?", (user_id,))
                 return conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
+
+        return await self._call(run)
+
+    # -- external identities -------------------------------------------------------------------
+    async def bind_identity(self, identity: str, user_id: str, now: int, *, replace: bool = False) -> None:
+        tail = "ON CONFLICT (identity) DO UPDATE SET user_id = excluded.user_id" if replace else ""
+
+        def run(conn: sqlite3.Connection) -> None:
+            with _write(conn):
+                if not replace:
+                    row = conn.execute("SELECT user_id FROM identities WHERE identity = ?", (identity,)).fetchone()
+                    if row is not None:
+                        if row[0] == user_id:
+                            return
+                        raise Conflict("this identity is bound to another account")
+                conn.execute(
+                    f"INSERT INTO identities (identity, user_id, created_at) VALUES (?, ?, ?) {tail}",
+                    (identity, user_id, now),
+                )
+
+        await self._call(run)
+
+    async def get_user_by_identity(self, identity: str) -> User | None:
+        return await self._call(
+            _one, "SELECT users.* FROM identities JOIN users ON users.id = identities.user_id WHERE identity = ?",
+            (identity,), User,
+        )
+
+    async def list_identities(self, user_id: str) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute("SELECT identity FROM identities WHERE user_id = ? ORDER BY identity", (user_id,))
+            return [r[0] for r in rows.fetchall()]
 
         return await self._call(run)
 
