@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import time
 from types import SimpleNamespace
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -21,7 +20,7 @@ import pytest
 from tests.fixtures.hub import Hub
 from tests.fixtures.server_kernel import run_in_server_kernel
 from tests.fixtures.smtp import SMTPTestServer
-from tests.kernel.conftest import body_text, wait_for_mail
+from tests.kernel.conftest import body_text, kernel_smtp, wait_for_mail  # noqa: F401 - kernel_smtp: a fixture
 
 pytestmark = [pytest.mark.hub, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -34,18 +33,8 @@ WATCH_CELL = (
 
 
 @pytest.fixture(scope="module")
-def hub_smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SMTPTestServer]:
-    server = SMTPTestServer(tmp_path_factory.mktemp("hub-smtp"), mode="none")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def hub(hub_factory, hub_smtp: SMTPTestServer) -> Hub:  # type: ignore[no-untyped-def]
-    return hub_factory(smtp_host=hub_smtp.host, smtp_port=hub_smtp.port,
+def hub(hub_factory, kernel_smtp: SMTPTestServer) -> Hub:  # type: ignore[no-untyped-def]
+    return hub_factory(smtp_host=kernel_smtp.host, smtp_port=kernel_smtp.port,
                        emails={"alice": "alice@example.org"}, admins={"alice"})
 
 
@@ -61,7 +50,7 @@ def watch_in_kernel(hub: Hub, name: str, token: str) -> str:
     return job_id.strip()
 
 
-def test_members_watch_from_kernels_and_see_only_their_own(hub: Hub, hub_smtp: SMTPTestServer, tmp_path: Path) -> None:
+def test_members_watch_from_kernels_and_see_only_their_own(hub: Hub, kernel_smtp: SMTPTestServer, tmp_path: Path) -> None:
     timings = dict(hub.timings)
     api = hub.service_api
     # alice signs in to the Hub once (its authenticator knows her email); bob only exists
@@ -80,8 +69,8 @@ def test_members_watch_from_kernels_and_see_only_their_own(hub: Hub, hub_smtp: S
     # bob is asked once for an address, confirmed by the emailed link
     r = httpx.patch(api + "me", json={"email": "bob@example.org"}, headers=auth(bob), timeout=30)
     assert r.status_code == 200, r.text
-    mails = wait_for_mail(hub_smtp, lambda m: "bob@example.org" in str(m["To"]) and "token=" in body_text(m))
-    assert mails, [m["Subject"] for m in hub_smtp.messages]
+    mails = wait_for_mail(kernel_smtp, lambda m: "bob@example.org" in str(m["To"]) and "token=" in body_text(m))
+    assert mails, [m["Subject"] for m in kernel_smtp.messages]
     link = re.search(r"(\S+/services/qjm/qjm/verify)\?token=([A-Za-z0-9_\-.%]+)", body_text(mails[-1]))
     assert link, body_text(mails[-1])  # the link points at the service, through the Hub's proxy
     r = httpx.post(api + "auth/verify/confirm", json={"token": unquote(link.group(2))}, timeout=30)
@@ -98,9 +87,9 @@ def test_members_watch_from_kernels_and_see_only_their_own(hub: Hub, hub_smtp: S
     job_b = watch_in_kernel(hub, "bob", bob)
     timings["two kernels watch"] = time.monotonic() - t
 
-    mail_a = wait_for_mail(hub_smtp, lambda m: job_a in body_text(m))
-    mail_b = wait_for_mail(hub_smtp, lambda m: job_b in body_text(m))
-    assert mail_a and mail_b, [m["Subject"] for m in hub_smtp.messages]
+    mail_a = wait_for_mail(kernel_smtp, lambda m: job_a in body_text(m))
+    mail_b = wait_for_mail(kernel_smtp, lambda m: job_b in body_text(m))
+    assert mail_a and mail_b, [m["Subject"] for m in kernel_smtp.messages]
     assert {str(m["To"]) for m in mail_a} == {"alice@example.org"}
     assert {str(m["To"]) for m in mail_b} == {"bob@example.org"}
 
