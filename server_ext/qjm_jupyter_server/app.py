@@ -134,7 +134,9 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
         """personal (own Lab), group (`jupyter qjm`, which turns other extensions off) or member (remote_url)."""
         if self.remote_url:
             return "member"
-        return "personal" if self.load_other_extensions else "group"
+        # Not load_other_extensions: that class attribute only shapes `jupyter qjm`'s own
+        # launch and is False inside `jupyter lab` too.
+        return "group" if self.standalone else "personal"
 
     def status(self) -> ServerStatus:
         """What `GET status` answers, in every mode."""

@@ -33,6 +33,7 @@ def token_auth(token: str) -> dict[str, str]:
 async def test_status_says_the_identity_source(api) -> None:
     r = await api.get("status")
     assert r.status_code == 200 and r.json()["identity_source"] == "jupyter"
+    assert r.json()["mode"] == "personal"
 
 
 async def test_jupyter_token_is_the_owner_created_on_first_use(api, jupyter_token, qjm_services) -> None:
