@@ -53,8 +53,10 @@ def test_a_login_to_one_server_is_never_used_for_another(account: Account, confi
     finally:
         server_b.stop()
     assert out[0].strip() == server_b.url  # the server this kernel runs under, not the saved A
-    assert out[1].startswith("QJMAuthError not logged in"), out[1]
-    assert "UsageError: qjm: not logged in" in out[3], out[3]
+    # B answers as B's own (Jupyter) user, whom the kernel proves with B's runtime-file token
+    # (personal mode): the bare ids need an instance that B's account does not have yet.
+    assert out[1].startswith("QJMHTTPError 422") and "default_instance" in out[1], out[1]
+    assert "UsageError: qjm:" in out[3] and "default_instance" in out[3], out[3]
     assert not {"b-kernel-job-1", "b-kernel-job-2"} & set(_jobs_on(account))  # nothing reached A
     # A's saved login is still there for A's kernels, and only for A
     assert list(json.loads((config_dir / "credentials.json").read_text())["servers"]) == [account.url]
