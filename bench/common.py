@@ -22,14 +22,17 @@ if str(ROOT) not in sys.path:  # `python -m bench` from the repo root, or a benc
 
 
 @contextmanager
-def qjm_server(prefix: str, extra_args: Sequence[str] = (), **settings: object) -> Iterator[Any]:
-    """A `jupyter qjm` process on a fresh data dir with these QJM settings (stopped after)."""
+def qjm_server(prefix: str, extra_args: Sequence[str] = (), code: Path | None = None, **settings: object) -> Iterator[Any]:
+    """A `jupyter qjm` process on a fresh data dir with these QJM settings (stopped after).
+    With `code`, the server's packages come from that source tree (a baseline such as main
+    unpacked) instead of the editable install; `bench.*` still comes from this one."""
     from tests.fixtures.process import QJMProcess, qjm_env
 
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         d = Path(tmp)
         env = qjm_env(d, **settings)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+        paths = [str(code / "server_ext"), str(code)] if code else []
+        env["PYTHONPATH"] = os.pathsep.join([*paths, str(ROOT), env.get("PYTHONPATH", "")])
         proc = QJMProcess(data_dir=d, env=env, extra_args=[*extra_args, "--ServerApp.log_level=WARN"])
         proc.start()
         try:

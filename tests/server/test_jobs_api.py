@@ -11,9 +11,12 @@ import re
 from dataclasses import replace
 from typing import Any
 
+import jsonschema
 import pytest
 
+from qjm_jupyter_server.api.jobs import SUMMARY_FIELDS, JobList, JobOut, JobSummary
 from qjm_jupyter_server.clock import ManualClock
+from qjm_jupyter_server.domain import StatusEvent
 
 CRN = "crn:v1:bluemix:public:quantum-computing:us-east:a/0123456789abcdef:inst-1::"
 CRN2 = "crn:v1:bluemix:public:quantum-computing:eu-de:a/0123456789abcdef:inst-2::"
@@ -217,7 +220,8 @@ async def test_filters_and_pagination(api, make_user, qjm_services, clock) -> No
         ({"status": "SOMETIMES"}, "status.0"),
         ({"status": ["DONE", "bad"]}, "status.1"),
         ({"limit": "0"}, "limit"),
-        ({"limit": "501"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"view": "tiny"}, "view"),
         ({"offset": "-1"}, "offset"),
         ({"active": "maybe"}, "active"),
         ({"updated_after": "not-a-time"}, "updated_after"),
@@ -462,3 +466,60 @@ async def test_every_admin_route_refuses_with_one_message(api, make_user) -> Non
     ]
     assert [r.status_code for r in answers] == [403, 403, 403]
     assert {(error_of(r)["code"], error_of(r)["message"]) for r in answers} == {("forbidden", "administrators only")}
+
+
+# -- listing views ------------------------------------------------------------------------------------
+
+
+async def test_list_items_are_the_models_field_for_field(api, make_user, qjm_services, clock) -> None:
+    """The listing renders jobs without building models (api.jobs.job_out_json); each item
+    must still be exactly what the JobOut model gives for the same job (`GET jobs/{id}`)."""
+    user = await make_user()
+    body = await register(
+        api, user,
+        {"job_id": "m1", "instance": CRN, "backend": "ibm_torino", "label": "ünïcode ✓", "group": "g",
+         "created": "1969-12-31T23:59:59.999Z", "notify_status": ["RUNNING", "DONE"]},
+        {"job_id": "m2", "source": "local"},
+        {"job_id": "m3", "instance": CRN2},
+    )
+    first = body["jobs"][0]["id"]
+    job = await qjm_services.store.get_job(first)
+    history = [StatusEvent("QUEUED", 1_000), StatusEvent("RUNNING", 2_001, None), StatusEvent("ERROR", 3_999, "boom")]
+    await qjm_services.store.update_job(first, None, {"history": history, "status": "ERROR", "watch_state": "final",
+                                                       "error_reason": "boom", "last_poll_at": 5, "last_error": "x"})
+    assert job is not None
+    for view in ("full", "summary"):
+        page = (await api.get("jobs", params={"view": view}, headers=user.headers)).json()
+        jsonschema.validate(page, JobList.model_json_schema(mode="serialization"))
+        assert len(page["jobs"]) == 3
+        for item in page["jobs"]:
+            one = (await api.get(f"jobs/{item['id']}", headers=user.headers)).json()
+            if view == "full":
+                assert item == one and tuple(item) == tuple(JobOut.model_fields)
+            else:
+                assert tuple(item) == SUMMARY_FIELDS == tuple(JobSummary.model_fields)
+                assert item == {k: one[k] for k in SUMMARY_FIELDS}
+    full = (await api.get("jobs", headers=user.headers)).json()
+    errored = next(j for j in full["jobs"] if j["id"] == first)
+    assert [e["at"] for e in errored["history"]] == ["1970-01-01T00:00:01.000Z", "1970-01-01T00:00:02.001Z", "1970-01-01T00:00:03.999Z"]
+    assert errored["created"] == "1969-12-31T23:59:59.999Z"
+    # POST answers render the same way
+    again = await register(api, user, {"job_id": "m1", "instance": CRN})
+    assert again["jobs"][0] == (await api.get(f"jobs/{first}", headers=user.headers)).json()
+    assert again["jobs"][0]["history"] == errored["history"]
+
+
+async def test_a_thousand_jobs_in_one_summary_page(api, make_user, qjm_services) -> None:
+    """One request lists 1,000 jobs, and the summary view stays under 300 bytes a job."""
+    user = await make_user()
+    jobs = [{"job_id": f"d{i:019d}", "instance": CRN, "backend": "ibm_brisbane", "label": f"sweep point {i}"} for i in range(1000)]
+    await register(api, user, *jobs)
+    r = await api.get("jobs", params={"limit": 1000, "view": "summary"}, headers=user.headers)
+    assert r.status_code == 200, r.text
+    page = r.json()
+    assert len(page["jobs"]) == page["total"] == 1000 and page["limit"] == 1000
+    assert len(r.content) / 1000 <= 300, len(r.content) / 1000
+    full = await api.get("jobs", params={"limit": 1000}, headers=user.headers)
+    assert len(full.json()["jobs"]) == 1000
+    assert len(r.content) * 2 < len(full.content)
+    assert {j["id"] for j in page["jobs"]} == {j["id"] for j in full.json()["jobs"]}

@@ -84,9 +84,12 @@ async def test_refs_resolve_and_shapes_match_the_contract(api) -> None:
     assert jobs["post"]["security"] == [{"bearerAuth": []}]
     assert doc["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     params = {p["name"]: p for p in jobs["get"]["parameters"]}
-    assert set(params) == {"status", "active", "label", "group", "updated_after", "limit", "offset"}
+    assert set(params) == {"status", "active", "label", "group", "updated_after", "limit", "offset", "view"}
     assert params["status"]["schema"]["type"] == "array" and params["status"]["explode"] is True
-    assert params["limit"]["schema"]["maximum"] == 500
+    assert params["limit"]["schema"]["maximum"] == 1000
+    assert params["view"]["schema"]["enum"] == ["full", "summary"]
+    items = schemas["JobList"]["properties"]["jobs"]["anyOf"]
+    assert [i["items"]["$ref"].rsplit("/", 1)[-1] for i in items] == ["JobOut", "JobSummary"]
     one = doc["paths"]["/qjm/api/jobs/{job_id}"]
     assert one["get"]["parameters"][0] == {
         "name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[^/]+$", "minLength": 1}

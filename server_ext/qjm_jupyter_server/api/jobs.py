@@ -28,7 +28,7 @@ from qjm_jupyter.statuses import STATUSES, UnknownStatus, normalize_status
 from ..domain import Job, JobQuery
 from ..jobs import JobPage, JobSpec, Registered
 from .accounts import check_crn
-from .times import IsoTime, UtcDateTime, dt_to_ms
+from .times import IsoTime, UtcDateTime, dt_to_ms, ms_to_iso
 
 # -- shared field types ----------------------------------------------------------------------------
 
@@ -174,6 +174,9 @@ class StatusReport(BaseModel):
     )
 
 
+MAX_PAGE = 1000
+
+
 class JobQueryParams(BaseModel):
     """Filters of `GET jobs` / `GET admin/jobs`; `status` may repeat (`status=DONE&status=ERROR`)."""
 
@@ -186,8 +189,12 @@ class JobQueryParams(BaseModel):
     updated_after: UtcDateTime | None = Field(
         default=None, description="Only jobs changed after this time, oldest change first (a changes feed)."
     )
-    limit: int = Field(default=50, ge=1, le=500)
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}: a user's jobs in one request.")
     offset: int = Field(default=0, ge=0, le=1_000_000_000)
+    view: Literal["full", "summary"] = Field(
+        default="full",
+        description='"summary": each job as a JobSummary (what a job list shows; no history), a third of the bytes.',
+    )
 
     def to_query(self) -> JobQuery:
         """The store query; the service scopes `user_id` to the caller (or to everyone for admins)."""
@@ -266,18 +273,87 @@ class JobOut(BaseModel):
         )
 
 
+class JobSummary(BaseModel):
+    """A job as a list shows it: the fields of JobOut a row needs, no history or poll details.
+
+    The Lab panel's and the kernel's job tables show status, label, backend and the link;
+    the full record (history, notify_status, instance CRN, poll details) is one
+    `GET jobs/{id}` away, and left out it makes a listing a third of the bytes.
+    """
+
+    id: str = Field(description="Our id of the watched job.")
+    job_id: str = Field(description="The IBM Quantum (or local) job id.")
+    backend: str | None
+    source: Literal["ibm", "local"]
+    label: str | None
+    group: str | None
+    status: StatusOut
+    watch_state: Literal["active", "paused", "lost", "final"]
+    error_reason: str | None
+    updated_at: IsoTime
+
+
+SUMMARY_FIELDS: tuple[str, ...] = tuple(JobSummary.model_fields)
+
+
+def job_out_json(job: Job) -> dict[str, Any]:
+    """`JobOut.from_job(job)` as JSON-ready data, without building models.
+
+    A 1,000-job listing built 4,000+ pydantic objects (a JobOut and a HistoryOut per
+    event) only to dump them again; this builds the same dict directly. The JobOut
+    model stays the contract (OpenAPI, single-job answers), and a test holds the two
+    equal field for field.
+    """
+    return {
+        "id": job.id,
+        "job_id": job.ibm_job_id,
+        "backend": job.backend,
+        "instance": job.instance,
+        "channel": job.channel,
+        "source": job.source,
+        "created": ms_to_iso(job.created),
+        "notify_status": list(job.notify_status),
+        "label": job.label,
+        "group": job.group,
+        "status": job.status,
+        "history": [{"status": e.status, "at": ms_to_iso(e.at), "reason": e.reason} for e in job.history]
+        if job.history
+        else [],
+        "watch_state": job.watch_state,
+        "error_reason": job.error_reason,
+        "last_poll_at": ms_to_iso(job.last_poll_at),
+        "last_error": job.last_error,
+        "registered_at": ms_to_iso(job.registered_at),
+        "updated_at": ms_to_iso(job.updated_at),
+        "ibm_url": job.ibm_url,
+    }
+
+
+def job_summary_json(job: Job) -> dict[str, Any]:
+    """`JobSummary` of a job as JSON-ready data (see job_out_json)."""
+    return {
+        "id": job.id,
+        "job_id": job.ibm_job_id,
+        "backend": job.backend,
+        "source": job.source,
+        "label": job.label,
+        "group": job.group,
+        "status": job.status,
+        "watch_state": job.watch_state,
+        "error_reason": job.error_reason,
+        "updated_at": ms_to_iso(job.updated_at),
+    }
+
+
 class JobsRegistered(BaseModel):
     jobs: list[JobOut] = Field(description="One per registered entry, in request order.")
     created: int
     merged: int
 
-    @classmethod
-    def from_result(cls, result: Registered) -> JobsRegistered:
-        return cls(jobs=[JobOut.from_job(j) for j in result.jobs], created=result.created, merged=result.merged)
 
 
 class JobList(BaseModel):
-    jobs: list[JobOut]
+    jobs: list[JobOut] | list[JobSummary] = Field(description="JobOut items; JobSummary items with view=summary.")
     total: int
     limit: int
     offset: int
@@ -289,16 +365,23 @@ class JobList(BaseModel):
         "updated_after.",
     )
 
-    @classmethod
-    def from_page(cls, page: JobPage, params: JobQueryParams) -> JobList:
-        return cls(
-            jobs=[JobOut.from_job(j) for j in page.jobs],
-            total=page.total,
-            limit=params.limit,
-            offset=params.offset,
-            server_time=page.server_time,
-            deleted=page.deleted,
-        )
+
+def job_list_json(page: JobPage, params: JobQueryParams) -> dict[str, Any]:
+    """A `JobList` as JSON-ready data: JobOut items, or JobSummary items with view=summary."""
+    render = job_summary_json if params.view == "summary" else job_out_json
+    return {
+        "jobs": [render(j) for j in page.jobs],
+        "total": page.total,
+        "limit": params.limit,
+        "offset": params.offset,
+        "server_time": ms_to_iso(page.server_time),
+        "deleted": page.deleted,
+    }
+
+
+def jobs_registered_json(result: Registered) -> dict[str, Any]:
+    """A `JobsRegistered` as JSON-ready data (one JobOut per entry, in request order)."""
+    return {"jobs": [job_out_json(j) for j in result.jobs], "created": result.created, "merged": result.merged}
 
 
 class JobsDeleted(BaseModel):

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from ..api.jobs import JobList, JobOut, JobPatch, JobQueryParams, JobsDeleted, JobsIn, JobsRegistered, StatusReport
+from ..api.jobs import (
+    JobList,
+    JobOut,
+    JobPatch,
+    JobQueryParams,
+    JobsDeleted,
+    JobsIn,
+    JobsRegistered,
+    StatusReport,
+    job_list_json,
+    jobs_registered_json,
+)
 from ..api.spec import Op
 from .base import QJMHandler
 
@@ -34,12 +45,12 @@ class JobsHandler(QJMHandler):
     async def post(self) -> None:
         payload: JobsIn = self.body()
         result = await self.services.jobs.register(self.user, payload.to_specs())
-        self.send(JobsRegistered.from_result(result))
+        self.send(jobs_registered_json(result))  # a JobsRegistered
 
     async def get(self) -> None:
         params: JobQueryParams = self.query()
         page = await self.services.jobs.list_jobs(self.user, params.to_query())
-        self.send(JobList.from_page(page, params))
+        self.send(job_list_json(page, params))  # a JobList, no model per job
 
     async def delete(self) -> None:
         self.send(JobsDeleted(deleted=await self.services.jobs.delete_all(self.user)))
@@ -100,7 +111,7 @@ class AdminJobsHandler(QJMHandler):
     async def get(self) -> None:
         params: JobQueryParams = self.query()
         page = await self.services.jobs.list_jobs(self.user, params.to_query(), all_users=True)
-        self.send(JobList.from_page(page, params))
+        self.send(job_list_json(page, params))  # a JobList, no model per job
 
 
 HANDLERS: list[type[QJMHandler]] = [JobsHandler, JobHandler, JobStatusReportHandler, AdminJobsHandler]
