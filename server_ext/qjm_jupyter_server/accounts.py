@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .addresses import normalize_email
+from .authcache import AuthCache, TokenClaims, tapped
 from .clock import Clock
 from .domain import ActionToken, Notification, TokenPurpose, User, new_id
 from .errors import (
@@ -82,7 +83,10 @@ PURPOSES: tuple[TokenPurpose, ...] = ("verify", "reset")
 
 class AccountService:
     def __init__(self, store: Store, keyring: KeyRing, messages: MessageFactory, settings: Settings, clock: Clock) -> None:
-        self.store, self.keyring, self.messages, self.clock = store, keyring, messages, clock
+        # Logins are cached briefly; user writes through the tap invalidate them (authcache.py).
+        tap = tapped(store)
+        self.store, self.keyring, self.messages, self.clock = tap, keyring, messages, clock  # type: ignore[assignment]
+        self.auth_cache: AuthCache = tap.cache
         self.settings = settings
         self.passwords = PasswordHasher(
             rounds=lambda: self.settings.bcrypt_rounds,
@@ -103,6 +107,7 @@ class AccountService:
     def settings(self, value: Settings) -> None:
         self._settings = value
         self.tokens = TokenIssuer(self.keyring, value, self.clock)
+        self.auth_cache.clear()  # tokens verified under the old settings (issuer) are checked again
 
     @property
     def _window_ms(self) -> int:
@@ -120,9 +125,21 @@ class AccountService:
 
     async def authenticate(self, bearer_token: str) -> User:
         """Verify a JWT (HS256 pinned, exp/iat/sub/tv) and return the active user; raises Unauthorized."""
-        claims = self.tokens.decode(bearer_token)
-        user = await self.store.get_user(claims["sub"])
-        if user is None or not user.is_active or user.token_version != claims["tv"]:
+        cache = self.auth_cache
+        claims = cache.claims(bearer_token)
+        if claims is None:
+            decoded = self.tokens.decode(bearer_token)
+            claims = TokenClaims(sub=decoded["sub"], tv=decoded["tv"], exp=decoded["exp"])
+            cache.remember_claims(bearer_token, claims)
+        elif self.clock.now_ms() // 1000 >= claims.exp:
+            raise Unauthorized("access token expired; log in again")
+        user = cache.user(claims.sub)
+        if user is None:
+            generation = cache.generation(claims.sub)
+            user = await self.store.get_user(claims.sub)
+            if user is not None:
+                cache.remember_user(user, generation)
+        if user is None or not user.is_active or user.token_version != claims.tv:
             raise Unauthorized("access token revoked; log in again")
         return user
 

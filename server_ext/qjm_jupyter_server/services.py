@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .accounts import AccountService
+from .authcache import tapped
 from .clock import Clock, SystemClock
 from .cancel import CancelService
 from .channels import ChannelService
@@ -65,6 +66,8 @@ class Services:
     has_lab: Callable[[], bool] | None = None
 
     def __post_init__(self) -> None:
+        # Every user write of this process goes through the tap, so cached logins see revocations.
+        self.store = tapped(self.store)
         self.stop_links = StopLinks(link_key(self.keyring.jwt_secret))
         self.messages = MessageFactory(self.settings, self.public_url, self.has_lab, self.stop_links)
         self.stop = StopService(self.store, self.stop_links, self.clock)
