@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from ..domain import (
     ActionToken,
@@ -144,6 +144,21 @@ def _page(limit: int, offset: int) -> tuple[int, int] | None:
     return (limit, offset) if limit else None
 
 
+def _merge_fence(existing: Job, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Fence a merge on everything it was computed from; a lost race re-reads."""
+    fence: dict[str, Any] = {
+        "_id": existing.id,
+        "notify_status": existing.notify_status,
+        "watch_state": existing.watch_state,
+        "status": existing.status,
+        "updated_at": existing.updated_at,
+    }
+    for name in FILLABLE_JOB_FIELDS:
+        if name in changes:
+            fence[name] = None
+    return fence
+
+
 def _job_filter(query: JobQuery) -> dict[str, Any]:
     flt: dict[str, Any] = {}
     if query.user_id is not None:
@@ -212,6 +227,9 @@ class MongoStore:
         await jobs.create_index([("user_id", ASCENDING), ("updated_at", ASCENDING), ("_id", ASCENDING)], name="user_updated")
         await jobs.create_index([("user_id", ASCENDING), ("instance", ASCENDING), ("watch_state", ASCENDING)], name="user_instance")
         await jobs.create_index([("watch_state", ASCENDING), ("updated_at", ASCENDING)], name="retention")
+        # Every user's jobs (admins), in either listing order; SQLite has the same two.
+        await jobs.create_index([("registered_at", DESCENDING), ("_id", DESCENDING)], name="registered")
+        await jobs.create_index([("updated_at", ASCENDING), ("_id", ASCENDING)], name="updated")
         await units.create_index([("next_poll_at", ASCENDING)], name="due")
         await units.create_index([("user_id", ASCENDING)], name="user")
         await outbox.create_index([("dedupe_key", ASCENDING)], unique=True, name="dedupe_unique")
@@ -389,7 +407,61 @@ class MongoStore:
     # -- jobs -------------------------------------------------------------------------------------------
     @_guarded
     async def register_jobs(self, jobs: Sequence[Job]) -> list[tuple[Job, bool]]:
-        return [await self._register_one(job) for job in jobs]
+        """Bulk: one `insert_many` for the batch, one read of the jobs already watched and
+        one `bulk_write` of their merges, whatever the batch size (it was three round
+        trips per job). A job whose merge lost a race, or that vanished between the
+        insert and the read, goes through `_register_one`, which retries alone."""
+        if not jobs:
+            return []
+        coll = self._c("jobs")
+        duplicates: set[int] = set()
+        try:
+            await coll.insert_many([_to_doc(job, "id") for job in jobs], ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                if error.get("code") not in (11000, 11001):
+                    raise
+                duplicates.add(int(error["index"]))
+        results: dict[int, tuple[Job, bool]] = {i: (job, True) for i, job in enumerate(jobs) if i not in duplicates}
+        if duplicates:
+            await self._merge_registrations(coll, jobs, sorted(duplicates), results)
+        return [results[i] for i in range(len(jobs))]
+
+    async def _merge_registrations(self, coll: AsyncCollection, jobs: Sequence[Job], indexes: list[int],
+                                   results: dict[int, tuple[Job, bool]]) -> None:
+        by_user: dict[str, list[str]] = {}
+        for i in indexes:
+            by_user.setdefault(jobs[i].user_id, []).append(jobs[i].ibm_job_id)
+        existing: dict[tuple[str, str], Job] = {}
+        for user_id, ibm_ids in by_user.items():
+            async for doc in coll.find({"user_id": user_id, "ibm_job_id": {"$in": ibm_ids}}):
+                job = _job(doc)
+                if job is not None:
+                    existing[(job.user_id, job.ibm_job_id)] = job
+        updates: list[tuple[int, Job, dict[str, Any]]] = []
+        alone: list[int] = []
+        for i in indexes:
+            found = existing.get((jobs[i].user_id, jobs[i].ibm_job_id))
+            if found is None:
+                alone.append(i)  # deleted since the insert, or an `id` clash: the careful path
+                continue
+            changes = merge_registration(found, jobs[i])
+            if changes:
+                updates.append((i, found, changes))
+            else:
+                results[i] = (found, False)
+        if updates:
+            await coll.bulk_write([UpdateOne(_merge_fence(found, changes), {"$set": _sets(changes)})
+                                   for _, found, changes in updates], ordered=False)
+            after = {doc["_id"]: doc async for doc in coll.find({"_id": {"$in": [f.id for _, f, _ in updates]}})}
+            for i, found, changes in updates:
+                job = _job(after.get(found.id))
+                if job is not None and all(getattr(job, k) == v for k, v in changes.items()):
+                    results[i] = (job, False)
+                else:
+                    alone.append(i)  # someone else wrote first: merge again, alone
+        for i in alone:
+            results[i] = await self._register_one(jobs[i])
 
     async def _register_one(self, job: Job) -> tuple[Job, bool]:
         coll = self._c("jobs")
@@ -407,18 +479,9 @@ class MongoStore:
             changes = merge_registration(existing, job)
             if not changes:
                 return existing, False
-            # Fence on everything the merge was computed from; a lost race re-reads.
-            fence: dict[str, Any] = {
-                "_id": existing.id,
-                "notify_status": existing.notify_status,
-                "watch_state": existing.watch_state,
-                "status": existing.status,
-                "updated_at": existing.updated_at,
-            }
-            for name in FILLABLE_JOB_FIELDS:
-                if name in changes:
-                    fence[name] = None
-            doc = await coll.find_one_and_update(fence, {"$set": _sets(changes)}, return_document=AFTER)
+            doc = await coll.find_one_and_update(
+                _merge_fence(existing, changes), {"$set": _sets(changes)}, return_document=AFTER
+            )
             if doc is not None:
                 return _job(doc), False  # type: ignore[return-value]
         raise StoreUnavailable(f"job {job.ibm_job_id} is too contended to register")
