@@ -3,6 +3,7 @@
     python -m bench                 # all of them, default (laptop-sized) parameters
     python -m bench --only api,email
     python -m bench --full          # the issue-sized workloads (10,000 jobs, ...)
+    python -m bench --baseline /tmp/main   # also measure the tree in /tmp/main, same run
 
 Each module in BENCHES exposes `run(args) -> dict` (and optionally `add_arguments`).
 Every figure is a count or a ratio against a baseline measured in the same run.
@@ -21,6 +22,7 @@ from typing import Any
 from .common import machine
 
 BENCHES = ["api", "logins", "stores", "watcher", "email", "channels", "kernel", "soak", "remote"]
+EXTRA = ["scale"]  # run only when asked (`--scale` or `--only scale`): it takes long
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -36,8 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="", help="comma-separated subset of: " + ", ".join(BENCHES))
     parser.add_argument("--full", action="store_true", help="issue-sized workloads (slower)")
+    parser.add_argument("--baseline", default="", metavar="DIR",
+                        help="a source tree (e.g. `git archive main | tar -x -C DIR`) that the benchmarks "
+                             "supporting it (api, watcher, stores, soak, email) also measure, in the same run")
+    parser.add_argument("--scale", action="store_true",
+                        help="the scaling curves (bench/scale.py) instead of the benchmarks; a PNG beside latest.json")
     modules = {}
-    for name in BENCHES:
+    for name in BENCHES + EXTRA:
         try:
             modules[name] = importlib.import_module(f"bench.{name}")
         except ImportError as exc:  # a benchmark whose module is missing is reported, not fatal
@@ -48,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             group = parser.add_argument_group(name)
             adder(group)
     args = parser.parse_args(argv)
-    selected = [n.strip() for n in args.only.split(",") if n.strip()] or BENCHES
+    selected = [n.strip() for n in args.only.split(",") if n.strip()] or (["scale"] if args.scale else BENCHES)
 
     report: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": {}}
     failures = 0
@@ -78,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in rows:
         print(f"{key.ljust(width)}  {value}")
     RESULTS.mkdir(exist_ok=True)
+    if isinstance(report["results"].get("scale"), dict) and "list" in report["results"]["scale"]:
+        from .scale import plot
+
+        png = plot(report["results"]["scale"], RESULTS / "scale.png")
+        report["results"]["scale"]["plot"] = str(png) if png else "matplotlib missing: pip install '.[bench]'"
+        print(f"plot: {report['results']['scale']['plot']}")
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, default=str))
     print(f"\nwritten to {RESULTS / 'latest.json'}")
     return 1 if failures else 0

@@ -185,7 +185,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests per measurement")
     parser.add_argument("--bcrypt-rounds", type=int, default=12)
     parser.add_argument("--list-seconds", type=float, default=8.0, help="seconds per 1,000-job listing measurement")
-    parser.add_argument("--baseline", default="", help="a source tree (e.g. main unpacked) to measure in the same run")
     parser.add_argument("--api-rounds", type=int, default=2, help="alternating rounds with --baseline (best of)")
 
 

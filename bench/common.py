@@ -94,3 +94,25 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return float("nan")
+
+
+def run_on_tree(module: str, args: Any, tree: Path, timeout: float = 3600) -> dict[str, Any]:
+    """`bench.<module>.run(args)` in a subprocess whose `qjm_jupyter_server` is the one in
+    `tree` (e.g. main, unpacked): the same benchmark code measures the baseline in the
+    same run. Returns the baseline's result dict."""
+    import json
+    import subprocess
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(tree / "server_ext"), str(ROOT), env.get("PYTHONPATH", "")])
+    plain = {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool, type(None)))}
+    plain["baseline"] = ""  # the child measures itself only
+    code = (
+        "import argparse, json, sys; from bench.%s import run; "
+        "r = run(argparse.Namespace(**json.loads(sys.argv[1]))); print('\\n@@' + json.dumps(r, default=str))" % module
+    )
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(plain)], env=env, cwd=str(ROOT),
+                         capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"baseline run failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.rsplit("\n@@", 1)[1])

@@ -7,6 +7,10 @@ none` measures the bare protocol, where the local relay's own per-message cost d
 second through the whole path (claim, render headers, SMTP, mark sent), and the ratio.
 
     python -m bench.email [--emails 1000] [--mail-concurrency 2] [--smtp-security starttls|tls|none]
+                          [--mail-rtt-ms 20] [--mail-link-emails 200]
+
+`--mail-rtt-ms` repeats both legs through `DelayProxy`, a local TCP proxy adding that
+round trip: over a real link each SMTP command and TLS handshake costs a round trip.
 """
 
 from __future__ import annotations
@@ -23,7 +27,75 @@ from typing import Any
 from .common import ROOT  # noqa: F401 - puts the repo root on sys.path for `tests.fixtures`
 
 
-async def _leg(tmp: Path, name: str, n: int, concurrency: int, per_connection: int, security: str) -> dict[str, Any]:
+class DelayProxy:
+    """A TCP proxy on 127.0.0.1 that delivers every chunk `one_way` seconds after it was
+    read, in each direction: a link with a round trip of 2 x one_way and no bandwidth
+    limit. On loopback a TLS handshake or an SMTP command costs next to nothing, so
+    connection reuse looks cheap; over the internet each round trip costs tens of ms."""
+
+    def __init__(self, target_host: str, target_port: int, rtt_s: float) -> None:
+        self.target = (target_host, target_port)
+        self.one_way = rtt_s / 2
+        self.server: asyncio.AbstractServer | None = None
+        self.port = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(self.one_way)  # the SYN's trip
+        try:
+            up_r, up_w = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.sleep(self.one_way)  # the SYN-ACK's trip back
+        for src, dst in ((reader, up_w), (up_r, writer)):
+            task = asyncio.create_task(self._pump(src, dst))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        """Chunks keep their order; each is held until one_way after it arrived."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                due, data = await queue.get()
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if not data:
+                    dst.close()
+                    return
+                dst.write(data)
+                await dst.drain()
+
+        sender = asyncio.create_task(deliver())
+        try:
+            while True:
+                data = await src.read(65536)
+                queue.put_nowait((loop.time() + self.one_way, data))
+                if not data:
+                    break
+            await sender
+        except (ConnectionError, asyncio.CancelledError):
+            sender.cancel()
+            dst.close()
+
+
+async def _leg(tmp: Path, name: str, n: int, concurrency: int, per_connection: int, security: str,
+               rtt_s: float = 0.0) -> dict[str, Any]:
     from qjm_jupyter_server.clock import SystemClock
     from qjm_jupyter_server.domain import User
     from qjm_jupyter_server.notify.messages import MessageFactory
@@ -39,13 +111,17 @@ async def _leg(tmp: Path, name: str, n: int, concurrency: int, per_connection: i
         ca = trustme.CA()
     relay = SMTPTestServer(tmp, mode=security, auth=security != "none", ca=ca)
     relay.start()
+    proxy = DelayProxy(relay.host, relay.port, rtt_s) if rtt_s else None
+    if proxy is not None:
+        await proxy.start()
     store = SQLiteStore(str(tmp / f"{name}.sqlite3"))
     await store.open()
     try:
         clock = SystemClock()
+        via = {"smtp_port": proxy.port} if proxy is not None else {}
         settings = Settings(
             public_url="http://bench.test/", mail_rate_per_minute=10_000_000, mail_concurrency=concurrency,
-            smtp_timeout=10.0, **relay.settings(),
+            smtp_timeout=10.0, **relay.settings(**via),
         )
         factory = MessageFactory(settings)
         now = clock.now_ms()
@@ -72,6 +148,8 @@ async def _leg(tmp: Path, name: str, n: int, concurrency: int, per_connection: i
         }
     finally:
         await store.close()
+        if proxy is not None:
+            await proxy.stop()
         relay.stop()
 
 
@@ -80,11 +158,24 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
         d = Path(tmp)
         reused = await _leg(d, "reused", args.emails, args.mail_concurrency, 100, args.smtp_security)
         single = await _leg(d, "single", args.emails, args.mail_concurrency, 1, args.smtp_security)
+        link: dict[str, Any] = {}
+        if args.mail_rtt_ms > 0:
+            rtt = args.mail_rtt_ms / 1000
+            n = args.mail_link_emails
+            link_reused = await _leg(d, "link-reused", n, args.mail_concurrency, 100, args.smtp_security, rtt)
+            link_single = await _leg(d, "link-single", n, args.mail_concurrency, 1, args.smtp_security, rtt)
+            link = {
+                "rtt_ms": args.mail_rtt_ms,
+                "reused_connections": link_reused,
+                "connection_per_message": link_single,
+                "speedup": round(link_reused["msgs_per_s"] / link_single["msgs_per_s"], 2) if link_single["msgs_per_s"] else None,
+            }
     ratio = reused["msgs_per_s"] / single["msgs_per_s"] if single["msgs_per_s"] else None
     return {
         "reused_connections": reused,
         "connection_per_message": single,
         "speedup": round(ratio, 2) if ratio else None,
+        "over_link": link,
         "mail_concurrency": args.mail_concurrency,
         "smtp_security": args.smtp_security,
     }
@@ -103,6 +194,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mail-concurrency", type=int, default=2, help="SMTP connections at once")
     parser.add_argument("--smtp-security", choices=("none", "starttls", "tls"), default="starttls",
                         help="relay mode; starttls (with AUTH) is what production relays look like")
+    parser.add_argument("--mail-rtt-ms", type=float, default=20.0,
+                        help="also measure both legs through a local proxy adding this round trip (0: skip)")
+    parser.add_argument("--mail-link-emails", type=int, default=200, help="notifications per leg over the link")
 
 
 if __name__ == "__main__":  # `python -m bench.email`: the shared runner, this benchmark only

@@ -167,6 +167,22 @@ async def _bench_store(store: Store, n: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    baseline = getattr(args, "baseline", "")
+    if not baseline:
+        return _run(args)
+    from .common import run_on_tree
+
+    before = run_on_tree("stores", args, Path(baseline).resolve())
+    now = _run(args)
+    ratios = {
+        backend: {op: round(v["ops_per_s"] / before[backend][op]["ops_per_s"], 2)
+                  for op, v in now[backend].items() if before.get(backend, {}).get(op, {}).get("ops_per_s")}
+        for backend in ("sqlite", "mongo") if backend in now and backend in before
+    }
+    return {"this_tree": now, "baseline": before, "this_over_baseline_ops_per_s": ratios}
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
     full = getattr(args, "full", False)
     n = getattr(args, "stores_jobs", None) or (10_000 if full else 1000)
     n_mongo = getattr(args, "stores_mongo_jobs", None) or (1000 if full else 200)

@@ -130,10 +130,20 @@ class Poller:
 
     async def _loop(self) -> None:
         while self.running:
+            started = time.monotonic()
             if self._cycle is None or self._cycle.done():
                 # A cycle still in flight is not doubled: this tick is skipped.
                 self._cycle = asyncio.create_task(self._guarded_cycle(), name="qjm-poll-cycle")
-            await asyncio.sleep(self.tick)
+            await asyncio.wait([self._cycle], timeout=self.tick)
+            # A cycle that ran a whole tick or longer is followed at once: the units that fell
+            # due meanwhile are claimed now, not at the next tick. Otherwise, wait out the tick.
+            if self._cycle.done() and self._cycle_overran():
+                continue
+            await asyncio.sleep(max(0.0, self.tick - (time.monotonic() - started)))
+
+    def _cycle_overran(self) -> bool:
+        stats = self.last_stats
+        return stats is not None and stats.units > 0 and stats.duration_ms >= self.tick * 1000
 
     async def _guarded_cycle(self) -> CycleStats:
         try:
@@ -176,21 +186,36 @@ class Poller:
             self._sem = asyncio.Semaphore(max(1, self.settings.ibm_concurrency))
         lease_ms = int(self.settings.lease_seconds * 1000)
         seen: set[str] = set()
-        while True:
-            now = self.clock.now_ms()
-            claimed = await self.store.claim_poll_units(self.owner, now, lease_ms, CLAIM_BATCH)
-            units = [u for u in claimed if u.key not in seen]
-            # A unit polled earlier in this cycle can be due again when the cycle is longer than
-            # poll_interval: hand its lease straight back, or it would sit out the whole lease.
-            for again in (u for u in claimed if u.key in seen):
-                await self.store.release_poll_unit(again.key, self.owner, {})
-            if not units:
-                break
-            seen.update(u.key for u in units)
-            stats.units += len(units)
-            await asyncio.gather(*(self._poll_unit_safely(u, stats) for u in units))
-            if len(units) < CLAIM_BATCH:
-                break
+        inflight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                now = self.clock.now_ms()
+                claimed = await self.store.claim_poll_units(self.owner, now, lease_ms, CLAIM_BATCH)
+                units = [u for u in claimed if u.key not in seen]
+                # A unit polled earlier in this cycle can be due again when the cycle is longer than
+                # poll_interval: hand its lease straight back, or it would sit out the whole lease.
+                for again in (u for u in claimed if u.key in seen):
+                    await self.store.release_poll_unit(again.key, self.owner, {})
+                if not units:
+                    break
+                seen.update(u.key for u in units)
+                stats.units += len(units)
+                for unit in units:
+                    task = asyncio.create_task(self._poll_unit_safely(unit, stats))
+                    inflight.add(task)
+                    task.add_done_callback(inflight.discard)
+                if len(units) < CLAIM_BATCH:
+                    break
+                # Pipelined: the next batch is claimed once half of the units in flight are
+                # done, not all of them, so the slowest unit of a batch (a long listing, a
+                # retry) no longer holds up the batch behind it.
+                while len(inflight) > CLAIM_BATCH // 2:
+                    await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            if inflight:
+                await asyncio.gather(*inflight)
+        finally:
+            for task in inflight:
+                task.cancel()
         self.cycles += 1
         stats.duration_ms = (time.perf_counter() - started) * 1000
         self.last_stats = stats

@@ -1,0 +1,272 @@
+"""Scaling curves: how cost grows with the work, and each curve's order.
+
+    python -m bench --scale                  # the curves below, a PNG beside latest.json
+    python -m bench --scale --scale-sizes 1000,10000,100000
+
+1. List latency against jobs per user: a real `jupyter qjm` process (SQLite); one user's
+   jobs are written straight into its database, then `GET jobs` (first page of 50, the
+   1,000-job summary page) is timed at each size.
+2. Poll cycle wall time and process RSS against watched jobs: the real Poller, the real
+   IBM client and the fake IBM API (5 ms latency) in one process, 100 users, a steady
+   cycle (nothing changes) at each size.
+3. Detection -> email queued p99 against users (10 jobs each, 2 s poll interval).
+
+Each curve's order is the slope of log(cost) over log(size) between its ends: below
+0.25 reads O(1), 0.75 to 1.25 O(n), otherwise O(n^slope). Figures only, no assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .common import ROOT, percentile, rss_mb
+
+CRN = "crn:v1:bluemix:public:quantum-computing:us-east:a/0123456789abcdef:scale::"
+
+
+def order(sizes: list[int], costs: list[float]) -> dict[str, Any]:
+    """The log-log slope between the first and last point, and its reading."""
+    pairs = [(n, c) for n, c in zip(sizes, costs) if c and c > 0]
+    if len(pairs) < 2:
+        return {"slope": None, "order": "unknown"}
+    (n0, c0), (n1, c1) = pairs[0], pairs[-1]
+    slope = math.log(c1 / c0) / math.log(n1 / n0)
+    if slope < 0.25:
+        reading = "O(1)"
+    elif 0.75 <= slope <= 1.25:
+        reading = "O(n)"
+    else:
+        reading = f"O(n^{slope:.2f})"
+    return {"slope": round(slope, 2), "order": reading}
+
+
+# -- 1. list latency ------------------------------------------------------------------------------
+async def _insert_jobs(db: Path, user_id: str, start: int, count: int) -> None:
+    from qjm_jupyter_server.domain import Job, StatusEvent, new_id
+    from qjm_jupyter_server.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(str(db))
+    await store.open()
+    try:
+        now = int(time.time() * 1000)
+        for base in range(start, start + count, 5000):
+            batch = [
+                Job(id=new_id("j_"), user_id=user_id, ibm_job_id=f"d{i:019d}", registered_at=now + i, updated_at=now + i,
+                    instance=CRN, backend="ibm_brisbane", label=f"sweep {i}", status="DONE", watch_state="final",
+                    history=[StatusEvent("QUEUED", now), StatusEvent("RUNNING", now + 1), StatusEvent("DONE", now + 2)])
+                for i in range(base, min(start + count, base + 5000))
+            ]
+            await store.register_jobs(batch)
+    finally:
+        await store.close()
+
+
+async def _time_get(client: httpx.AsyncClient, url: str, params: dict[str, str], headers: dict[str, str], n: int) -> float:
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = await client.get(url, params=params, headers=headers)
+        r.raise_for_status()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples) * 1000
+
+
+def list_curve(sizes: list[int], repeats: int) -> dict[str, Any]:
+    from tests.fixtures.process import QJMProcess, qjm_env
+
+    out: dict[str, Any] = {"sizes": sizes, "first_page_50_ms": [], "summary_page_1000_ms": [], "count_ms": []}
+    with tempfile.TemporaryDirectory(prefix="qjm-bench-scale-") as tmp:
+        d = Path(tmp)
+        env = qjm_env(d, bcrypt_rounds=4, poll_interval=3600)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+        proc = QJMProcess(data_dir=d, env=env, extra_args=["--ServerApp.log_level=WARN"]).start()
+        try:
+
+            async def measure() -> None:
+                api = proc.api
+                async with httpx.AsyncClient(timeout=120) as client:
+                    await client.post(api + "auth/register", json={"email": "scale@example.org", "password": "scale password 1"})
+                    r = await client.post(api + "auth/login", json={"email": "scale@example.org", "password": "scale password 1"})
+                    r.raise_for_status()
+                    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+                    user_id = (await client.get(api + "me", headers=headers)).json()["id"]
+                    have = 0
+                    for size in sizes:
+                        await _insert_jobs(d / "qjm" / "qjm.sqlite3", user_id, have, size - have)
+                        have = size
+                        await _time_get(client, api + "jobs", {"limit": "50"}, headers, 3)  # warm the page cache
+                        out["first_page_50_ms"].append(round(await _time_get(client, api + "jobs", {"limit": "50"}, headers, repeats), 2))
+                        out["summary_page_1000_ms"].append(round(await _time_get(
+                            client, api + "jobs", {"limit": "1000", "view": "summary"}, headers, max(3, repeats // 4)), 2))
+                        # the total alone: a page past the end still counts every job
+                        out["count_ms"].append(round(await _time_get(
+                            client, api + "jobs", {"limit": "1", "offset": str(size + 1)}, headers, repeats), 2))
+
+            asyncio.run(measure())
+        finally:
+            proc.stop()
+    out["order_first_page_50"] = order(sizes, out["first_page_50_ms"])
+    out["order_summary_page_1000"] = order(sizes, out["summary_page_1000_ms"])
+    out["order_count"] = order(sizes, out["count_ms"])
+    return out
+
+
+# -- 2. cycle time and RSS ------------------------------------------------------------------------
+async def _cycle_at(users: int, per_user: int, latency: float) -> dict[str, float]:
+    from qjm_jupyter_server.clock import SystemClock
+    from qjm_jupyter_server.notify.messages import MessageFactory
+    from qjm_jupyter_server.secrets import KeyRing
+    from qjm_jupyter_server.settings import Settings
+    from qjm_jupyter_server.store import open_store
+    from qjm_jupyter_server.watcher.ibm import IBMClient
+    from qjm_jupyter_server.watcher.poller import Poller
+    from tests.fakes.ibm_api import FakeIBM
+
+    from .watcher import JWT_SECRET, _setup
+    from .watcher import rss_mb as self_rss
+
+    fake = FakeIBM()
+    fake.start()
+    tmp = tempfile.TemporaryDirectory(prefix="qjm-bench-scale-cycle-")
+    store = open_store(f"sqlite:///{Path(tmp.name) / 'qjm.sqlite3'}")
+    await store.open()
+    settings = Settings(public_url="http://bench.test/", poll_interval=3600.0, ibm_iam_url=fake.base,
+                        ibm_api_url=fake.base + "/api/v1", ibm_read_timeout=60.0, lease_seconds=600.0)
+    keyring = KeyRing.load_or_create(Path(tmp.name) / "keys", JWT_SECRET, None)
+    ibm = IBMClient(settings)
+    poller = Poller(store, keyring, MessageFactory(settings), ibm, settings, SystemClock(), owner="scale")
+    try:
+        world = await _setup(store, fake, keyring, users, per_user)
+        fake.latency = latency
+        walls = []
+        for _ in range(3):  # the first cycle moves every job out of INITIALIZING; then steady ones
+            now = SystemClock().now_ms()
+            for user, _key, jobs in world:
+                await store.touch_poll_unit(user.id, jobs[0].instance or "", now)
+            stats = await poller.run_cycle()
+            walls.append(stats.duration_ms / 1000)
+        return {"steady_cycle_s": round(min(walls[1:]), 3), "rss_mb": self_rss()}
+    finally:
+        await poller.stop()
+        await ibm.aclose()
+        await store.close()
+        fake.stop()
+        tmp.cleanup()
+
+
+def _cycle_in_child(users: int, per_user: int, latency: float) -> dict[str, float]:
+    """Each size in a fresh process, so its RSS is its own (a process never gives back the
+    peak of an earlier, smaller run's heap either)."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import asyncio, json, sys; from bench.scale import _cycle_at; "
+            "print('@@' + json.dumps(asyncio.run(_cycle_at(*json.loads(sys.argv[1])))))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps([users, per_user, latency])], cwd=str(ROOT),
+                         capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.rsplit("@@", 1)[1])  # type: ignore[no-any-return]
+
+
+def cycle_curve(sizes: list[int], users: int, latency: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"sizes": sizes, "users": users, "steady_cycle_s": [], "rss_mb": []}
+    for size in sizes:
+        got = _cycle_in_child(users, max(1, size // users), latency)
+        out["steady_cycle_s"].append(got["steady_cycle_s"])
+        out["rss_mb"].append(got["rss_mb"])
+    out["order_cycle"] = order(sizes, out["steady_cycle_s"])
+    out["order_rss"] = order(sizes, out["rss_mb"])
+    return out
+
+
+# -- 3. detection p99 -----------------------------------------------------------------------------
+def detection_curve(user_counts: list[int], interval: float, latency: float) -> dict[str, Any]:
+    from . import watcher
+
+    out: dict[str, Any] = {"users": user_counts, "poll_interval_s": interval, "p99_s": [], "p50_s": []}
+    for users in user_counts:
+        args = argparse.Namespace(full=False, watcher_users=users, watcher_jobs=10, watcher_latency=latency,
+                                  watcher_interval=interval, watcher_changes=min(200, users * 5),
+                                  watcher_naive_sample=1, baseline="")
+        got = asyncio.run(watcher._run(args))["detection_to_email"]
+        out["p99_s"].append(got["p99_s"])
+        out["p50_s"].append(got["p50_s"])
+    out["order_p99"] = order(user_counts, out["p99_s"])
+    return out
+
+
+def plot(result: dict[str, Any], path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # the optional `bench` extra
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    lc = result.get("list")
+    if lc:
+        ax = axes[0]
+        for key, label in (("first_page_50_ms", "first page (50)"), ("summary_page_1000_ms", "summary page (1,000)"),
+                           ("count_ms", "total only")):
+            ax.plot(lc["sizes"], lc[key], marker="o", label=f"{label}: {lc['order_' + key.rsplit('_', 1)[0]]['order']}"
+                    if f"order_{key.rsplit('_', 1)[0]}" in lc else label)
+        ax.set(xscale="log", yscale="log", xlabel="jobs of the user", ylabel="median latency (ms)", title="GET jobs")
+        ax.legend(fontsize=8)
+    cc = result.get("cycle")
+    if cc:
+        ax = axes[1]
+        ax.plot(cc["sizes"], cc["steady_cycle_s"], marker="o", color="tab:red",
+                label=f"steady cycle: {cc['order_cycle']['order']}")
+        ax.set(xscale="log", yscale="log", xlabel=f"watched jobs ({cc['users']} users)", ylabel="cycle wall time (s)",
+               title="Watcher cycle and RSS")
+        twin = ax.twinx()
+        twin.plot(cc["sizes"], cc["rss_mb"], marker="s", color="tab:blue", label=f"RSS: {cc['order_rss']['order']}")
+        twin.set_ylabel("process RSS (MB)")
+        lines = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+        labels = ax.get_legend_handles_labels()[1] + twin.get_legend_handles_labels()[1]
+        ax.legend(lines, labels, fontsize=8, loc="upper left")
+    dc = result.get("detection")
+    if dc:
+        ax = axes[2]
+        ax.plot(dc["users"], dc["p99_s"], marker="o", label=f"p99: {dc['order_p99']['order']}")
+        ax.plot(dc["users"], dc["p50_s"], marker="o", label="p50")
+        ax.axhline(dc["poll_interval_s"] + 2, color="grey", linestyle="--", label="goal: interval + 2 s")
+        ax.set(xscale="log", xlabel="users (10 jobs each)", ylabel="detection -> email queued (s)",
+               title=f"Detection, {dc['poll_interval_s']:g} s interval")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = [int(s) for s in args.scale_sizes.split(",")]
+    users = [int(s) for s in args.scale_users.split(",")]
+    result: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    result["list"] = list_curve(sizes, args.scale_repeats)
+    result["cycle"] = cycle_curve(sizes, 100, args.watcher_latency if hasattr(args, "watcher_latency") else 0.005)
+    result["detection"] = detection_curve(users, 2.0, 0.005)
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
+    parser.add_argument("--scale-sizes", default="1000,10000,100000", help="jobs per user / watched jobs")
+    parser.add_argument("--scale-users", default="10,100,1000", help="users for the detection curve")
+    parser.add_argument("--scale-repeats", type=int, default=20, help="timed requests per list point")
