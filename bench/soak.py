@@ -298,6 +298,17 @@ def _crn(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    baseline = getattr(args, "baseline", "")
+    if not baseline:
+        return _run(args)
+    from .common import run_on_tree
+
+    before = run_on_tree("soak", args, Path(baseline).resolve())
+    now = _run(args)
+    return {"this_tree": now, "baseline": before}
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
     from tests.fakes.ibm_api import FakeIBM
     from tests.fixtures.process import QJMProcess, qjm_env
     from tests.fixtures.smtp import SMTPTestServer
