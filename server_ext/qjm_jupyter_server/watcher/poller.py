@@ -306,8 +306,11 @@ class Poller:
             stats.listings += 1
         else:
             stats.gets += 1
-        async with self._sem:
-            return await coro
+        try:
+            async with self._sem:
+                return await coro
+        finally:
+            coro.close()  # not awaited when the cycle was cancelled while waiting for the semaphore
 
     # -- applying what IBM said ---------------------------------------------------------------
     async def _observe(self, user: User, ref: JobRef, state: IBMJobState, stats: CycleStats, key: str, instance: str) -> None:
