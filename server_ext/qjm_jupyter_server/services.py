@@ -89,7 +89,7 @@ class Services:
     def status(self) -> ServerStatus:
         """What `GET status` tells anyone (no auth): nothing about users or jobs."""
         return ServerStatus(
-            store=type(self.store).__name__,
+            store=type(getattr(self.store, "wrapped", self.store)).__name__,  # the database's, not the auth tap's
             watcher_running=self.poller.running or self.poller.has_work(),
             mail_enabled=self.settings.mail_enabled,
             identity_source=self.identity.source,

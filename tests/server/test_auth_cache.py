@@ -94,3 +94,9 @@ def test_users_expire_after_the_ttl() -> None:
     assert cache.user("u1") is not None
     now[0] += 1.0
     assert cache.user("u1") is None
+
+
+async def test_status_names_the_database_not_the_tap(api) -> None:
+    """The store behind the auth tap is what `GET status` reports (SQLiteStore here)."""
+    r = await api.get("status")
+    assert r.status_code == 200 and r.json()["store"] == "SQLiteStore", r.text
