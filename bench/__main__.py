@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", default="", metavar="DIR",
                         help="a source tree (e.g. `git archive main | tar -x -C DIR`) that the benchmarks "
                              "supporting it (api, watcher, stores, soak, email) also measure, in the same run")
+    parser.add_argument("--bench-rounds", type=int, default=1,
+                        help="with --baseline: alternating rounds of each tree, best figure kept (stores, watcher)")
     parser.add_argument("--scale", action="store_true",
                         help="the scaling curves (bench/scale.py) instead of the benchmarks; a PNG beside latest.json")
     modules = {}

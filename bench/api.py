@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from .common import qjm_server, summarize_ms
+from .common import best_of, qjm_server, summarize_ms
 
 
 async def _load(client: httpx.AsyncClient, url: str, headers: dict[str, str], total: int, concurrency: int) -> dict[str, Any]:
@@ -146,22 +146,6 @@ def _measure(args: argparse.Namespace, code: Path | None) -> dict[str, Any]:
         return asyncio.run(_bench(proc.url, args))
 
 
-def _best(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per figure, the best round: throughput max, latency min (noise only ever slows)."""
-    first = rounds[0]
-    out: dict[str, Any] = {}
-    for key, value in first.items():
-        if isinstance(value, dict):
-            out[key] = _best([r[key] for r in rounds if isinstance(r.get(key), dict)])
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            values = [r[key] for r in rounds if isinstance(r.get(key), (int, float))]
-            higher = key.startswith(("rps", "listings")) or key.endswith("ratio_qjm_vs_bare")
-            out[key] = max(values) if higher else min(values)
-        else:
-            out[key] = value
-    return out
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     baseline = Path(args.baseline).resolve() if getattr(args, "baseline", None) else None
     if baseline is None:
@@ -171,7 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(max(1, args.api_rounds)):
         base.append(_measure(args, baseline))
         here.append(_measure(args, None))
-    now, before = _best(here), _best(base)
+    now, before = best_of(here), best_of(base)
     ratios = {
         "list1000_full_listings_per_s": round(now["list1000"]["full"]["listings_per_s"] / before["list1000"]["full"]["listings_per_s"], 2),
         "c1_rps": round(now["c1"]["qjm"]["rps"] / before["c1"]["qjm"]["rps"], 2),

@@ -116,3 +116,30 @@ def run_on_tree(module: str, args: Any, tree: Path, timeout: float = 3600) -> di
     if out.returncode != 0:
         raise RuntimeError(f"baseline run failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.rsplit("\n@@", 1)[1])
+
+
+def best_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per figure, the best round: throughput max, latency min (noise only ever slows)."""
+    first = rounds[0]
+    out: dict[str, Any] = {}
+    for key, value in first.items():
+        if isinstance(value, dict):
+            out[key] = best_of([r[key] for r in rounds if isinstance(r.get(key), dict)])
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            values = [r[key] for r in rounds if isinstance(r.get(key), (int, float))]
+            higher = key.startswith(("rps", "listings", "ops_per_s", "msgs_per_s", "detected")) or key.endswith("ratio_qjm_vs_bare")
+            out[key] = max(values) if higher else min(values)
+        else:
+            out[key] = value
+    return out
+
+
+def compare(module: str, args: Any, tree: Path, here: Any, rounds: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(this tree, baseline): `rounds` alternating runs of each, best figure of each side,
+    since on a shared machine noise only ever slows a run down."""
+    mine: list[dict[str, Any]] = []
+    base: list[dict[str, Any]] = []
+    for _ in range(max(1, rounds)):
+        base.append(run_on_tree(module, args, tree))
+        mine.append(here())
+    return best_of(mine), best_of(base)

@@ -170,10 +170,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     baseline = getattr(args, "baseline", "")
     if not baseline:
         return _run(args)
-    from .common import run_on_tree
+    from .common import compare
 
-    before = run_on_tree("stores", args, Path(baseline).resolve())
-    now = _run(args)
+    now, before = compare("stores", args, Path(baseline).resolve(), lambda: _run(args), getattr(args, "bench_rounds", 1))
     ratios = {
         backend: {op: round(v["ops_per_s"] / before[backend][op]["ops_per_s"], 2)
                   for op, v in now[backend].items() if before.get(backend, {}).get(op, {}).get("ops_per_s")}

@@ -208,10 +208,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     baseline = getattr(args, "baseline", "")
     if not baseline:
         return asyncio.run(_run(args))
-    from .common import run_on_tree
+    from .common import compare
 
-    before = run_on_tree("watcher", args, Path(baseline).resolve())
-    now = asyncio.run(_run(args))
+    now, before = compare("watcher", args, Path(baseline).resolve(), lambda: asyncio.run(_run(args)),
+                          getattr(args, "bench_rounds", 1))
     keys = (("cycle_steady", "wall_s"), ("cycle_10pct_done", "wall_s"), ("detection_to_email", "p99_s"))
     ratios = {f"{a}.{b}": round(now[a][b] / before[a][b], 2) for a, b in keys if before[a][b] and now[a][b] is not None}
     return {"this_tree": now, "baseline": before, "this_over_baseline": ratios}
