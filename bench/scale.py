@@ -11,8 +11,9 @@
    cycle (nothing changes) at each size.
 3. Detection -> email queued p99 against users (10 jobs each, 2 s poll interval).
 
-Each curve's order is the slope of log(cost) over log(size) between its ends: below
-0.25 reads O(1), 0.75 to 1.25 O(n), otherwise O(n^slope). Figures only, no assertions.
+Each curve's order is the slope of log(cost) over log(size) on its last segment (the
+end-to-end slope is given beside it): below 0.25 reads O(1), 0.75 to 1.25 O(n),
+otherwise O(n^slope). Figures only, no assertions.
 """
 
 from __future__ import annotations
@@ -36,19 +37,22 @@ CRN = "crn:v1:bluemix:public:quantum-computing:us-east:a/0123456789abcdef:scale:
 
 
 def order(sizes: list[int], costs: list[float]) -> dict[str, Any]:
-    """The log-log slope between the first and last point, and its reading."""
+    """The log-log slope of the last segment (the growth where the work is largest, which
+    is what a bigger deployment meets; a fixed cost flattens the first segment), the
+    end-to-end slope beside it, and the reading of the former."""
     pairs = [(n, c) for n, c in zip(sizes, costs) if c and c > 0]
     if len(pairs) < 2:
         return {"slope": None, "order": "unknown"}
-    (n0, c0), (n1, c1) = pairs[0], pairs[-1]
-    slope = math.log(c1 / c0) / math.log(n1 / n0)
+    (n0, c0), (na, ca), (n1, c1) = pairs[0], pairs[-2], pairs[-1]
+    slope = math.log(c1 / ca) / math.log(n1 / na)
+    overall = math.log(c1 / c0) / math.log(n1 / n0)
     if slope < 0.25:
         reading = "O(1)"
     elif 0.75 <= slope <= 1.25:
         reading = "O(n)"
     else:
         reading = f"O(n^{slope:.2f})"
-    return {"slope": round(slope, 2), "order": reading}
+    return {"slope": round(slope, 2), "slope_end_to_end": round(overall, 2), "order": reading}
 
 
 # -- 1. list latency ------------------------------------------------------------------------------
