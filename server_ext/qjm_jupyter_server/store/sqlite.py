@@ -477,7 +477,10 @@ class SQLiteStore:
         return await self._read(_one, "SELECT * FROM users WHERE id = ?", (user_id,), User)
 
     async def get_user_by_email(self, email: str) -> User | None:
-        return await self._read(_one, "SELECT * FROM users WHERE email = ?", (email.lower(),), User)
+        # On the store thread like a write, not the reader: the account-mail paths (forgot,
+        # verify) look the address up after answering, and an inline lookup made the
+        # known-address path measurably slower (tests/server/test_abuse.py), an existence leak.
+        return await self._call(_one, "SELECT * FROM users WHERE email = ?", (email.lower(),), User)
 
     async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> User | None:
         check_user_changes(changes)
@@ -507,12 +510,12 @@ class SQLiteStore:
         return await self._call(run)
 
     async def list_users(self, limit: int, offset: int) -> list[User]:
-        return await self._read(
+        return await self._call(
             _many, "SELECT * FROM users ORDER BY created_at, id LIMIT ? OFFSET ?", page_bounds(limit, offset), User
         )
 
     async def count_users(self) -> int:
-        return await self._read(_scalar, "SELECT COUNT(*) FROM users", ())
+        return await self._call(_scalar, "SELECT COUNT(*) FROM users", ())
 
     async def delete_user(self, user_id: str, now: int) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
@@ -616,7 +619,7 @@ class SQLiteStore:
         )
 
     async def throttle_get(self, key: str) -> ThrottleState | None:
-        return await self._read(_one, "SELECT key, count, window_start FROM throttle WHERE key = ?", (key,), ThrottleState)
+        return await self._call(_one, "SELECT key, count, window_start FROM throttle WHERE key = ?", (key,), ThrottleState)
 
     async def throttle_clear(self, key: str) -> None:
         await self._call(_exec_count, "DELETE FROM throttle WHERE key = ?", (key,))
@@ -867,7 +870,7 @@ class SQLiteStore:
         return n > 0
 
     async def get_poll_unit(self, key: str) -> PollUnit | None:
-        return await self._read(_one, "SELECT * FROM poll_units WHERE key = ?", (key,), PollUnit)
+        return await self._call(_one, "SELECT * FROM poll_units WHERE key = ?", (key,), PollUnit)
 
     # -- outbox --------------------------------------------------------------------------------------------
     async def enqueue(self, notifications: Sequence[Notification]) -> int:
@@ -985,7 +988,7 @@ class SQLiteStore:
             where.append("user_id = ?")
             params.append(user_id)
         sql = "SELECT COUNT(*) FROM outbox" + (" WHERE " + " AND ".join(where) if where else "")
-        return await self._read(_scalar, sql, tuple(params))
+        return await self._call(_scalar, sql, tuple(params))
 
 
     async def list_held(self, now: int, limit: int) -> list[Notification]:
