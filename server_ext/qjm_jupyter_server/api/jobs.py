@@ -326,6 +326,10 @@ def job_out_json(job: Job) -> dict[str, Any]:
         "registered_at": ms_to_iso(job.registered_at),
         "updated_at": ms_to_iso(job.updated_at),
         "ibm_url": job.ibm_url,
+        "started": ms_to_iso(job.started),
+        "finished": ms_to_iso(job.finished),
+        "usage_seconds": job.usage_seconds,
+        "cancel_requested_at": ms_to_iso(job.cancel_requested_at),
     }
 
 
