@@ -25,8 +25,10 @@ class MeHandler(QJMHandler):
 
     async def patch(self) -> None:
         data = self.body(MePatchIn)
-        host = self.auth_via not in (None, "accounts")  # Jupyter or the Hub signed this user in
-        user = await self.services.accounts.update_me(self.user, data.changes(), host_authenticated=host)
+        # host_authenticated: Jupyter or the Hub signed this user in (no qjm password to ask for)
+        user = await self.services.accounts.update_me(
+            self.user, data.changes(), host_authenticated=self.auth_via not in (None, "accounts")
+        )
         self.send(UserOut.from_user(user))
 
     async def delete(self) -> None:

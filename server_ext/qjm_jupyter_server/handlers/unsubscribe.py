@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..api.spec import Op
-from ..errors import QJMError
 from .base import QJMHandler
 from .pages import _PageHandler
 
@@ -40,14 +39,7 @@ class UnsubscribeHandler(_PageHandler):
     }
 
     async def get(self) -> None:  # type: ignore[override]
-        token = self.get_query_argument("token", "")
-        question, can_stop = "This link has no token; open the link from the email again.", False
-        if token:
-            try:
-                question, can_stop = (await self.services.stop.describe(token)).message, True
-            except QJMError as exc:
-                question = exc.message
-        self._question = (question, can_stop)
+        self._question = await self.services.stop.confirmation(self.get_query_argument("token", ""))
         await super().get()  # type: ignore[misc]
 
     def context(self) -> dict[str, Any]:

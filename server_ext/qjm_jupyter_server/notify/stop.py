@@ -14,7 +14,7 @@ from typing import Any
 
 from ..clock import Clock
 from ..domain import User
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound, QJMError
 from ..store import Store
 from .facts import one_line
 from .links import StopLinks, StopTarget
@@ -49,6 +49,16 @@ class StopService:
         if target.kind == "j":
             return Stopped("job", f"Stop all notifications about {what}?")
         return Stopped("account", f"Stop all job notification email to {what}?")
+
+    async def confirmation(self, token: str) -> tuple[str, bool]:
+        """The confirmation page's question, and whether its button can stop anything: a
+        missing, forged or stale token is explained on the page, never answered with an error."""
+        if not token:
+            return "This link has no token; open the link from the email again.", False
+        try:
+            return (await self.describe(token)).message, True
+        except QJMError as exc:
+            return exc.message, False
 
     async def stop(self, token: str) -> Stopped:
         target, what = await self._target(token)
