@@ -264,9 +264,11 @@ async def test_throttle_hit_is_one_atomic_check_and_count(store: Store) -> None:
     assert sorted(s.count for s in states) == list(range(1, 121))
     assert len([s for s in states if s.count <= 7]) == 7
     assert (await store.throttle_get("t")).count == 120  # type: ignore[union-attr]
-    # a new window starts over
-    fresh = await store.throttle_hit("t", T0 + 60_000, 60_000)
-    assert (fresh.count, fresh.window_start) == (1, T0 + 60_000)
+    # a new window starts over. The window began with whichever attempt the store applied
+    # first (any of T0 .. T0 + 119 when they race), so step past the latest possible end.
+    later = T0 + 119 + 60_000
+    fresh = await store.throttle_hit("t", later, 60_000)
+    assert (fresh.count, fresh.window_start) == (1, later)
 
 
 async def test_throttle_refund_gives_back_one_in_the_same_window(store: Store) -> None:
