@@ -8,7 +8,7 @@ json:// plugin to a local HTTP receiver (an HTTP request per delivery, no redire
 SSRF check before each send). Figures: deliveries per second through the whole path
 (claim, decrypt/check or build, send, mark sent), and webhook/email.
 
-    python -m bench --only channels [--burst 300] [--smtp-security starttls|tls|none]
+    python -m bench --only channels [--channel-burst 300] [--smtp-security starttls|tls|none]
 """
 
 from __future__ import annotations
@@ -121,10 +121,10 @@ async def _webhook_drain(tmp: Path, n: int, receiver: Any) -> dict[str, Any]:
 async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="qjm-bench-channels-") as tmp:
         d = Path(tmp)
-        email = await _email_leg(d, args.burst, args.smtp_security)
-        webhook = await _webhook_leg(d, args.burst)
+        email = await _email_leg(d, args.channel_burst, args.smtp_security)
+        webhook = await _webhook_leg(d, args.channel_burst)
     ratio = webhook["per_s"] / email["per_s"] if email["per_s"] and webhook["per_s"] else None
-    return {"burst": args.burst, "email": email, "webhook": webhook,
+    return {"burst": args.channel_burst, "email": email, "webhook": webhook,
             "webhook_over_email": round(ratio, 2) if ratio else None, "smtp_security": args.smtp_security}
 
 
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--burst", type=int, default=300, help="notifications in the burst (each leg)")
+    parser.add_argument("--channel-burst", type=int, default=300, help="notifications in the burst (each leg)")
     if not any(a.dest == "smtp_security" for a in parser._actions):
         parser.add_argument("--smtp-security", choices=("none", "starttls", "tls"), default="starttls",
                             help="relay mode of the email leg")

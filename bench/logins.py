@@ -7,7 +7,7 @@ Two bursts: from ONE client address (127.0.0.2), and spread over 100 addresses
 Also reports what the burst's requests were answered (401 / 429 / 503) and how long the
 slowest burst request waited for its answer.
 
-    python -m bench.logins [--bcrypt-rounds 12] [--burst 100]
+    python -m bench.logins [--bcrypt-rounds 12] [--login-burst 100]
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ async def _bench(base: str, args: argparse.Namespace) -> dict[str, Any]:
     baseline = summarize_ms(quiet)["p50_ms"]
     results: dict[str, Any] = {"quiet_login_p50_ms": baseline}
     for name, spread in (("one_client", False), ("spread_clients", True)):
-        got = await _burst(api, spread, args.burst)
+        got = await _burst(api, spread, args.login_burst)
         got["legit_vs_quiet"] = round(got["legit_login_ms"] / baseline, 1) if baseline else None
         results[name] = got
         await asyncio.sleep(2.0)  # let the pool drain between the two bursts
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--burst", type=int, default=100, help="logins in the burst")
+    parser.add_argument("--login-burst", type=int, default=100, help="logins in the burst")
     # --bcrypt-rounds (default 12) is the api benchmark's option, shared
 
 

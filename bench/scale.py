@@ -129,44 +129,21 @@ def list_curve(sizes: list[int], repeats: int) -> dict[str, Any]:
 # -- 2. cycle time and RSS ------------------------------------------------------------------------
 async def _cycle_at(users: int, per_user: int, latency: float) -> dict[str, float]:
     from qjm_jupyter_server.clock import SystemClock
-    from qjm_jupyter_server.notify.messages import MessageFactory
-    from qjm_jupyter_server.secrets import KeyRing
-    from qjm_jupyter_server.settings import Settings
-    from qjm_jupyter_server.store import open_store
-    from qjm_jupyter_server.watcher.ibm import IBMClient
-    from qjm_jupyter_server.watcher.poller import Poller
-    from tests.fakes.ibm_api import FakeIBM
 
-    from .watcher import JWT_SECRET, _setup
+    from .watcher import _setup, watcher_rig
     from .watcher import rss_mb as self_rss
 
-    fake = FakeIBM()
-    fake.start()
-    tmp = tempfile.TemporaryDirectory(prefix="qjm-bench-scale-cycle-")
-    store = open_store(f"sqlite:///{Path(tmp.name) / 'qjm.sqlite3'}")
-    await store.open()
-    settings = Settings(public_url="http://bench.test/", poll_interval=3600.0, ibm_iam_url=fake.base,
-                        ibm_api_url=fake.base + "/api/v1", ibm_read_timeout=60.0, lease_seconds=600.0)
-    keyring = KeyRing.load_or_create(Path(tmp.name) / "keys", JWT_SECRET, None)
-    ibm = IBMClient(settings)
-    poller = Poller(store, keyring, MessageFactory(settings), ibm, settings, SystemClock(), owner="scale")
-    try:
-        world = await _setup(store, fake, keyring, users, per_user)
-        fake.latency = latency
+    async with watcher_rig("scale", read_timeout=60.0) as rig:
+        world = await _setup(rig.store, rig.fake, rig.keyring, users, per_user)
+        rig.fake.latency = latency
         walls = []
         for _ in range(3):  # the first cycle moves every job out of INITIALIZING; then steady ones
             now = SystemClock().now_ms()
             for user, _key, jobs in world:
-                await store.touch_poll_unit(user.id, jobs[0].instance or "", now)
-            stats = await poller.run_cycle()
+                await rig.store.touch_poll_unit(user.id, jobs[0].instance or "", now)
+            stats = await rig.poller.run_cycle()
             walls.append(stats.duration_ms / 1000)
         return {"steady_cycle_s": round(min(walls[1:]), 3), "rss_mb": self_rss()}
-    finally:
-        await poller.stop()
-        await ibm.aclose()
-        await store.close()
-        fake.stop()
-        tmp.cleanup()
 
 
 def _cycle_in_child(users: int, per_user: int, latency: float) -> dict[str, float]:

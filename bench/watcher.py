@@ -18,6 +18,9 @@ import random
 import resource
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,39 @@ from qjm_jupyter_server.watcher.poller import Poller  # noqa: E402
 from tests.fakes.ibm_api import FakeIBM, make_crn  # noqa: E402
 
 JWT_SECRET = "bench-secret-" + "x" * 40
+
+
+@dataclass
+class WatcherRig:
+    fake: FakeIBM
+    store: Any
+    keyring: KeyRing
+    settings: Settings
+    poller: Poller
+
+
+@asynccontextmanager
+async def watcher_rig(owner: str, read_timeout: float) -> AsyncIterator[WatcherRig]:
+    """The fake IBM API, a SQLite store in a temp dir, the real IBM client and a Poller,
+    torn down in order: the one set-up the watcher and scaling benchmarks share."""
+    fake = FakeIBM()
+    fake.start()
+    tmp = tempfile.TemporaryDirectory(prefix=f"qjm-{owner}-watcher-")
+    store = open_store(f"sqlite:///{Path(tmp.name) / 'qjm.sqlite3'}")
+    await store.open()
+    settings = Settings(public_url="http://bench.test/", poll_interval=3600.0, ibm_iam_url=fake.base,
+                        ibm_api_url=fake.base + "/api/v1", ibm_read_timeout=read_timeout, lease_seconds=600.0)
+    keyring = KeyRing.load_or_create(Path(tmp.name) / "keys", JWT_SECRET, None)
+    ibm = IBMClient(settings)
+    poller = Poller(store, keyring, MessageFactory(settings), ibm, settings, SystemClock(), owner=owner)
+    try:
+        yield WatcherRig(fake, store, keyring, settings, poller)
+    finally:
+        await poller.stop()
+        await ibm.aclose()
+        await store.close()
+        fake.stop()
+        tmp.cleanup()
 
 
 def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
@@ -95,18 +131,9 @@ async def _naive(fake: FakeIBM, sample: list[tuple[str, str, str]], timeout: flo
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     users = 1000 if getattr(args, "full", False) and args.watcher_users == 100 else args.watcher_users
     per_user = args.watcher_jobs
-    fake = FakeIBM()
-    fake.start()
-    tmp = tempfile.TemporaryDirectory(prefix="qjm-bench-watcher-")
-    store = open_store(f"sqlite:///{Path(tmp.name) / 'qjm.sqlite3'}")
-    await store.open()
-    settings = Settings(public_url="http://bench.test/", poll_interval=3600.0, ibm_iam_url=fake.base,
-                        ibm_api_url=fake.base + "/api/v1", ibm_read_timeout=30.0, lease_seconds=600.0)
-    keyring = KeyRing.load_or_create(Path(tmp.name) / "keys", JWT_SECRET, None)
-    ibm = IBMClient(settings)
-    poller = Poller(store, keyring, MessageFactory(settings), ibm, settings, SystemClock(), owner="bench")
     result: dict[str, Any] = {"users": users, "jobs": users * per_user, "fake_latency_ms": args.watcher_latency * 1000}
-    try:
+    async with watcher_rig("bench", read_timeout=30.0) as rig:
+        fake, store, keyring, poller, settings = rig.fake, rig.store, rig.keyring, rig.poller, rig.settings
         t0 = time.perf_counter()
         world = await _setup(store, fake, keyring, users, per_user)
         result["setup_s"] = round(time.perf_counter() - t0, 1)
@@ -191,12 +218,6 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         }
         result["ratio_calls_naive_over_batched"] = round(naive_calls / max(1, batched["ibm_calls"]), 1)
         result["ratio_wall_naive_over_batched"] = round(naive_wall / max(1e-9, batched["wall_s"]), 1)
-    finally:
-        await poller.stop()
-        await ibm.aclose()
-        await store.close()
-        fake.stop()
-        tmp.cleanup()
     return result
 
 
