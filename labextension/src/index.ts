@@ -14,8 +14,10 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import { HostFetch, QJMApi } from './api';
 import { JobFeed } from './feed';
-import { DesktopContext, desktopNotification, parseDeepLink, stripDeepLink, ToastDecision } from './model';
+import { parseDeepLink, stripDeepLink, ToastDecision } from './model';
 import { JobPanel, PANEL_ID } from './panel';
+import { desktopEnabled, onDesktopChange, toDesktop, toggleDesktop } from './ui/desktop';
+import type { Say } from './ui/parts';
 
 export namespace CommandIDs {
   export const open = 'qjm:open-panel';
@@ -25,51 +27,17 @@ export namespace CommandIDs {
   export const desktop = 'qjm:desktop-notifications';
 }
 
-const DESKTOP_KEY = 'qjm-jupyter:desktop-notifications';
-
-/** Desktop notifications are off until the user turns them on (a click, never on load). */
-function desktopEnabled(): boolean {
-  try {
-    return window.localStorage.getItem(DESKTOP_KEY) === 'on';
-  } catch {
-    return false;
-  }
-}
-
-function browserPermission(): DesktopContext['permission'] {
-  return typeof window.Notification === 'undefined' ? 'denied' : window.Notification.permission;
-}
-
-/** Toggle; turning on asks the browser's permission, from the user's own click. */
-async function toggleDesktop(): Promise<void> {
-  if (desktopEnabled()) {
-    window.localStorage.removeItem(DESKTOP_KEY);
-    return;
-  }
-  if (typeof window.Notification === 'undefined') {
-    Notification.warning('This browser has no desktop notifications.', { autoClose: TOAST_MS });
-    return;
-  }
-  const permission = await window.Notification.requestPermission();
-  if (permission === 'granted') {
-    window.localStorage.setItem(DESKTOP_KEY, 'on');
-  } else {
-    Notification.warning('The browser did not allow desktop notifications.', { autoClose: TOAST_MS });
-  }
-}
-
-function toDesktop(decisions: ToastDecision[]): void {
-  const ctx: DesktopContext = { enabled: desktopEnabled(), permission: browserPermission(), hidden: document.hidden };
-  for (const d of decisions) {
-    const notice = desktopNotification(d, ctx);
-    if (notice) {
-      new window.Notification(notice.title, { body: notice.body, tag: notice.tag });
-    }
-  }
-}
-
 const CATEGORY = 'Quantum jobs';
 const TOAST_MS = 12000;
+
+/** Messages of the desktop switch when it is used from the command palette. */
+const labSay: Say = (kind, text) => {
+  if (kind === 'error') {
+    Notification.warning(text, { autoClose: TOAST_MS });
+  } else {
+    Notification.info(text, { autoClose: TOAST_MS });
+  }
+};
 
 function announce(app: JupyterFrontEnd, panel: JobPanel, decisions: ToastDecision[]): void {
   for (const d of decisions) {
@@ -178,10 +146,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       caption: 'Also show job toasts as desktop notifications while this tab is hidden; asks the browser first',
       isToggled: () => desktopEnabled(),
       execute: async () => {
-        await toggleDesktop();
-        commands.notifyCommandChanged(CommandIDs.desktop);
+        await toggleDesktop(labSay);
       }
     });
+    onDesktopChange(() => commands.notifyCommandChanged(CommandIDs.desktop));
     api.sessionChanged.connect(() => commands.notifyCommandChanged());
 
     if (palette) {

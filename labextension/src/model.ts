@@ -595,3 +595,198 @@ export function formatAgo(iso: string | null | undefined, now: Date = new Date()
   }
   return formatTime(iso, now);
 }
+
+// ---------------------------------------------------------------------------------------
+// Cancel
+
+/** A job can be cancelled while it is not final and no cancel is pending for it already. */
+export function canCancel(job: Job): boolean {
+  return !FINAL_STATUSES.has(job.status) && !job.cancel_requested_at;
+}
+
+/** The confirmation a cancel asks for: what happens depends on where the job runs. */
+export function cancelQuestion(job: Job): { title: string; body: string; accept: string } {
+  const name = job.label ? `"${job.label}" (${job.job_id})` : job.job_id;
+  if (job.source === 'local') {
+    return {
+      title: 'Cancel this local job?',
+      body: `${name} is stopped by the kernel that runs it, if that kernel is still running.`,
+      accept: 'Cancel job'
+    };
+  }
+  return {
+    title: 'Cancel this job on IBM Quantum?',
+    body: `${name} is cancelled on IBM Quantum with your stored API key. A cancelled job cannot be resumed.`,
+    accept: 'Cancel job'
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Channels
+
+/** How a channel is named on screen: its scheme and host only (the rest of the URL is secret). */
+export function channelTarget(channel: Pick<Channel, 'scheme' | 'host'>): string {
+  return channel.host ? `${channel.scheme}://${channel.host}` : `${channel.scheme}://`;
+}
+
+export interface TestOutcome {
+  state: 'pending' | 'sent' | 'failed';
+  text: string;
+}
+
+/** How a channel's test message fared, from the channel's delivery log (`id`: the queued test). */
+export function testOutcome(records: DeliveryRecord[], id: string | null): TestOutcome {
+  const record = records.find(r => r.id === id) ?? (id === null ? records.find(r => r.kind === 'test') : undefined);
+  if (!record || record.state === 'pending' || record.state === 'held') {
+    const retry = record?.last_error ? ` (retrying: ${record.last_error})` : '';
+    return { state: 'pending', text: `Test queued${retry}…` };
+  }
+  if (record.state === 'failed') {
+    return { state: 'failed', text: `Test failed: ${record.last_error || 'the service refused it'}` };
+  }
+  return { state: 'sent', text: 'Test delivered.' };
+}
+
+// ---------------------------------------------------------------------------------------
+// Notification preferences
+
+export type DigestMode = 'off' | 'every' | 'daily';
+
+export const DAILY_MINUTES = 1440;
+
+export function digestMode(minutes: number): { mode: DigestMode; every: number } {
+  if (!minutes || minutes <= 0) {
+    return { mode: 'off', every: 60 };
+  }
+  if (minutes >= DAILY_MINUTES) {
+    return { mode: 'daily', every: 60 };
+  }
+  return { mode: 'every', every: minutes };
+}
+
+/**
+ * The zone the form shows: the stored one, unless it is only the server's default (UTC)
+ * while this browser is elsewhere; then the browser's zone, marked as a suggestion to save.
+ */
+export function suggestedTimeZone(stored: string, browser: string | null | undefined): { zone: string; suggested: boolean } {
+  if ((!stored || stored === 'UTC') && browser && browser !== 'UTC' && browser !== 'Etc/UTC') {
+    return { zone: browser, suggested: true };
+  }
+  return { zone: stored || 'UTC', suggested: false };
+}
+
+export interface PreferencesDraft {
+  timeZone: string;
+  quiet: boolean;
+  quietStart: string;
+  quietEnd: string;
+  /** ERROR mail arrives during quiet hours too. */
+  errorsBreakThrough: boolean;
+  digest: DigestMode;
+  /** Minutes between digests in the `every` mode, as typed. */
+  every: string;
+}
+
+export type PreferencesPatch = Partial<Omit<NotificationPreferences, 'mail_stopped_at'>>;
+
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+const HHMM = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
+
+/**
+ * The `PUT notifications/preferences` body for a filled-in form, or the first problem
+ * (named by the API's field, so the form shows it by that field, as it does the server's).
+ * Other break-through statuses already stored are kept.
+ */
+export function preferencesPatch(
+  draft: PreferencesDraft,
+  current: Pick<NotificationPreferences, 'quiet_breakthrough'>
+): { patch: PreferencesPatch } | { problem: FieldProblem } {
+  const zone = draft.timeZone.trim();
+  if (!zone) {
+    return { problem: { field: 'time_zone', message: 'Choose a time zone, e.g. Europe/Zurich.' } };
+  }
+  const patch: PreferencesPatch = { time_zone: zone };
+  if (draft.quiet) {
+    const start = draft.quietStart.slice(0, 5);
+    const end = draft.quietEnd.slice(0, 5);
+    if (!HHMM.test(start)) {
+      return { problem: { field: 'quiet_start', message: 'Give the time quiet hours begin (HH:MM).' } };
+    }
+    if (!HHMM.test(end)) {
+      return { problem: { field: 'quiet_end', message: 'Give the time quiet hours end (HH:MM).' } };
+    }
+    if (start === end) {
+      return { problem: { field: 'quiet_end', message: 'Quiet hours must end at another time than they begin.' } };
+    }
+    patch.quiet_start = start;
+    patch.quiet_end = end;
+  } else {
+    patch.quiet_start = null;
+    patch.quiet_end = null;
+  }
+  const others = (current.quiet_breakthrough || []).filter(s => s !== 'ERROR');
+  patch.quiet_breakthrough = orderStatuses(draft.errorsBreakThrough ? [...others, 'ERROR'] : others);
+  if (draft.digest === 'off') {
+    patch.digest_minutes = 0;
+  } else if (draft.digest === 'daily') {
+    patch.digest_minutes = DAILY_MINUTES;
+  } else {
+    const n = Number(draft.every);
+    if (!Number.isInteger(n) || n < 1 || n >= DAILY_MINUTES) {
+      return { problem: { field: 'digest_minutes', message: 'Every 1 to 1439 minutes (or choose daily).' } };
+    }
+    patch.digest_minutes = n;
+  }
+  return { patch };
+}
+
+/** One line saying when mail arrives, for the form's summary. */
+export function describePreferences(p: NotificationPreferences): string {
+  if (p.mail_stopped) {
+    return 'Notification email is stopped for this account.';
+  }
+  const parts: string[] = [];
+  const { mode, every } = digestMode(p.digest_minutes);
+  parts.push(mode === 'off' ? 'One email per change' : mode === 'daily' ? 'One summary email a day' : `One summary email every ${every} min`);
+  if (p.quiet_start && p.quiet_end) {
+    const through = p.quiet_breakthrough.length ? ` (${p.quiet_breakthrough.map(statusLabel).join(', ')} mail still arrives at once)` : '';
+    parts.push(`quiet ${p.quiet_start}–${p.quiet_end} ${p.time_zone}${through}`);
+  }
+  return parts.join('; ') + '.';
+}
+
+// ---------------------------------------------------------------------------------------
+// Desktop notifications (the panel's switch)
+
+export interface DesktopSwitchState {
+  /** What the switch says now. */
+  text: string;
+  /** The button's label, or null when there is nothing to click. */
+  action: string | null;
+  on: boolean;
+}
+
+export function desktopSwitchState(enabled: boolean, permission: DesktopContext['permission'], supported: boolean): DesktopSwitchState {
+  if (!supported) {
+    return { text: 'This browser has no desktop notifications.', action: null, on: false };
+  }
+  if (permission === 'denied') {
+    return {
+      text: 'Blocked: this browser denied desktop notifications for this site. Allow them in the site settings to use them.',
+      action: null,
+      on: false
+    };
+  }
+  if (enabled && permission === 'granted') {
+    return { text: 'On: job notices also show on the desktop while this tab is hidden.', action: 'Turn off desktop notifications', on: true };
+  }
+  return {
+    text: 'Off. Turning them on asks the browser for permission.',
+    action: 'Turn on desktop notifications',
+    on: false
+  };
+}

@@ -7,7 +7,7 @@
  */
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
-import { bellIcon, deleteIcon, editIcon, LabIcon, refreshIcon, userIcon } from '@jupyterlab/ui-components';
+import { bellIcon, deleteIcon, editIcon, LabIcon, refreshIcon, stopIcon, userIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { joinUrl, QJMApi } from './api';
@@ -17,6 +17,7 @@ import { connectionLabel, ServerStatus } from './model';
 import { AccountSection } from './ui/account';
 import { Banner } from './ui/banner';
 import { JobList } from './ui/joblist';
+import { NotificationSettings } from './ui/notifications';
 import type { Confirm, Icons } from './ui/parts';
 import { SignInForm } from './ui/signin';
 import { iconButton } from './ui/widgets';
@@ -40,7 +41,8 @@ const LAB_ICONS: Icons = {
   remove: labIcon(deleteIcon),
   bell: labIcon(bellIcon),
   refresh: labIcon(refreshIcon),
-  account: labIcon(userIcon)
+  account: labIcon(userIcon),
+  stop: labIcon(stopIcon)
 };
 
 /** Lab's own dialog, so confirmation looks and behaves like the rest of Lab. */
@@ -75,7 +77,8 @@ export class JobPanel extends Widget {
     this._signin = new SignInForm({ api });
     this._jobs = new JobList({ ...parts, feed });
     this._account = new AccountSection({ ...parts, accountHref: joinUrl(api.baseUrl, 'qjm', 'account') });
-    this._main = h('div', { className: 'qjm-main' }, this._jobs.node, this._account.node);
+    this._notifications = new NotificationSettings(parts);
+    this._main = h('div', { className: 'qjm-main' }, this._jobs.node, this._account.node, this._notifications.node);
     this.node.append(this._header, this._connection, this._banner.node, this._signin.node, this._main);
 
     feed.stateChanged.connect(this._onFeedState, this);
@@ -91,6 +94,7 @@ export class JobPanel extends Widget {
   dispose(): void {
     window.clearInterval(this._timeTicker);
     this._jobs.dispose();
+    this._notifications.dispose();
     this._banner.dispose();
     super.dispose();
   }
@@ -117,6 +121,11 @@ export class JobPanel extends Widget {
     this._account.open();
   }
 
+  /** Open the notification settings (channels, email timing, desktop notifications). */
+  showNotifications(): void {
+    this._notifications.open();
+  }
+
   /** Which server the jobs come from, when it is not this one (remote mode). */
   setStatus(status: ServerStatus | null): void {
     const label = connectionLabel(status);
@@ -137,6 +146,7 @@ export class JobPanel extends Widget {
     this._renderHeader();
     this._jobs.render();
     void this._account.reload();
+    void this._notifications.reload();
   }
 
   private _onFeedState(_: JobFeed, state: FeedState): void {
@@ -160,6 +170,7 @@ export class JobPanel extends Widget {
     if (this._api.signedIn) {
       buttons.push(
         iconButton(LAB_ICONS.refresh(), 'Refresh jobs', () => this._feed.refresh(), 'refresh'),
+        iconButton(LAB_ICONS.bell(), 'Notification settings', () => this._notifications.open(), 'notifications'),
         iconButton(
           LAB_ICONS.account(),
           this._api.hostIdentity ? 'Account' : 'Account and sign out',
@@ -191,6 +202,7 @@ export class JobPanel extends Widget {
   private _signin: SignInForm;
   private _jobs: JobList;
   private _account: AccountSection;
+  private _notifications: NotificationSettings;
   private _main: HTMLElement;
   private _timeTicker: number;
   private _header = h('div', { className: 'qjm-header' });

@@ -14,6 +14,7 @@ PAGES = {
     "qjm": "jobs",
     "qjm/jobs/j_0123": "job",
     "qjm/account": "account",
+    "qjm/notifications": "notifications",
     "qjm/admin": "admin",
     "qjm/admin/users": "admin",
     "qjm/admin/jobs": "admin",

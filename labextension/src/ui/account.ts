@@ -8,7 +8,7 @@
 
 import { ApiError, MePatch } from '../api';
 import { fill, h } from '../dom';
-import { DeliveryRecord, formatTime, keySummary, orderStatuses, STATUSES, statusLabel, User } from '../model';
+import { DeliveryLog as DeliveryLogPage, DeliveryRecord, formatTime, keySummary, orderStatuses, STATUSES, statusLabel, User } from '../model';
 import type { PartOptions } from './parts';
 import { button, errorText } from './widgets';
 
@@ -482,19 +482,30 @@ export class AccountSection {
   private _log: DeliveryLog;
 }
 
-/** The emails sent to this account and how their delivery went. */
+export interface DeliveryLogOptions extends Pick<AccountOptions, 'api' | 'full'> {
+  /** Another log than the account's email (a channel's): its title, its page and what "empty" says. */
+  title?: string;
+  fetch?: (limit: number) => Promise<DeliveryLogPage>;
+  empty?: string;
+}
+
+/** The emails sent to this account (or a channel's messages) and how their delivery went. */
 export class DeliveryLog {
   readonly node: HTMLDetailsElement;
 
-  constructor(private readonly options: Pick<AccountOptions, 'api' | 'full'>) {
+  constructor(private readonly options: DeliveryLogOptions) {
     this.node = h('details', { className: 'qjm-details qjm-log', open: !!options.full });
-    this.node.append(h('summary', {}, 'Email delivery log'), this._body);
+    this.node.append(h('summary', {}, options.title ?? 'Email delivery log'), this._body);
     this.node.addEventListener('toggle', () => {
       if (this.node.open) {
         void this.load();
       }
     });
     this._render();
+  }
+
+  get items(): DeliveryRecord[] {
+    return this._items ?? [];
   }
 
   clear(): void {
@@ -504,8 +515,10 @@ export class DeliveryLog {
   }
 
   async load(): Promise<void> {
+    const limit = this.options.full ? 50 : 20;
     try {
-      this._items = (await this.options.api.notifications(this.options.full ? 50 : 20)).notifications;
+      const page = this.options.fetch ? await this.options.fetch(limit) : await this.options.api.notifications(limit);
+      this._items = page.notifications;
       this._error = '';
     } catch (err) {
       this._error = errorText(err);
@@ -519,7 +532,7 @@ export class DeliveryLog {
     } else if (this._items === null) {
       fill(this._body, h('p', { className: 'qjm-muted' }, 'Loading…'));
     } else if (this._items.length === 0) {
-      fill(this._body, h('p', { className: 'qjm-muted' }, 'No email sent yet.'));
+      fill(this._body, h('p', { className: 'qjm-muted' }, this.options.empty ?? 'No email sent yet.'));
     } else {
       fill(
         this._body,
@@ -529,10 +542,11 @@ export class DeliveryLog {
           this._items.map(n =>
             h(
               'li',
-              { className: 'qjm-log-item', 'data-kind': n.kind },
+              { className: 'qjm-log-item', 'data-kind': n.kind, 'data-state': n.state },
               h('span', { className: `qjm-chip qjm-mail-${n.state}` }, n.state),
               h('span', { className: 'qjm-log-subject', title: n.last_error || n.subject }, n.subject),
-              h('span', { className: 'qjm-muted qjm-log-time' }, formatTime(n.sent_at || n.created_at))
+              h('span', { className: 'qjm-muted qjm-log-time' }, formatTime(n.sent_at || n.created_at)),
+              n.state === 'failed' && n.last_error ? h('span', { className: 'qjm-log-error' }, n.last_error) : null
             )
           )
         ),

@@ -7,8 +7,10 @@
 import { ApiError } from '../api';
 import { fill, h } from '../dom';
 import {
+  canCancel,
   chipClass,
   countByStatus,
+  FINAL_STATUSES,
   filterJobs,
   formatAgo,
   formatTime,
@@ -17,6 +19,7 @@ import {
   STATUSES,
   statusLabel
 } from '../model';
+import { cancelJob } from './cancel';
 import { notifyEditor } from './notify';
 import type { JobPartOptions } from './parts';
 import { errorText, focusKey, iconButton, restoreFocus } from './widgets';
@@ -168,7 +171,8 @@ export class JobList {
       h(
         'td',
         { className: 'qjm-cell-status' },
-        h('span', { className: chipClass(job.status), title: history || undefined }, statusLabel(job.status))
+        h('span', { className: chipClass(job.status), title: history || undefined }, statusLabel(job.status)),
+        cancelPending(job)
       ),
       h(
         'td',
@@ -216,6 +220,9 @@ export class JobList {
           },
           `edit-${job.id}`
         ),
+        canCancel(job)
+          ? iconButton(icons.stop(), `Cancel job ${job.job_id}`, () => void cancelJob(this.options, job), `cancel-${job.id}`)
+          : null,
         iconButton(icons.remove(), `Delete ${job.job_id} from qjm`, () => void this._delete(job), `delete-${job.id}`)
       )
     );
@@ -281,6 +288,13 @@ export async function deleteJob(
     say('error', `Could not delete ${job.job_id}: ${errorText(err)}`);
     return false;
   }
+}
+
+/** "cancel requested" while IBM or the kernel has yet to act on a cancel. */
+export function cancelPending(job: Job): HTMLElement | null {
+  return job.cancel_requested_at && !FINAL_STATUSES.has(job.status)
+    ? h('span', { className: 'qjm-tag qjm-cancel-pending', title: `Cancel requested ${formatTime(job.cancel_requested_at)}` }, 'cancel requested')
+    : null;
 }
 
 function empty(title: string, text: string): HTMLElement {

@@ -26,6 +26,7 @@ export interface Icons {
   bell(): Element;
   refresh(): Element;
   account(): Element;
+  stop(): Element;
 }
 
 export interface PartOptions {

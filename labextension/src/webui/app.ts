@@ -12,7 +12,9 @@ import { connectionLabel, User } from '../model';
 import { AccountSection } from '../ui/account';
 import { Banner } from '../ui/banner';
 import { svgIcons } from '../ui/icons';
+import { toDesktop } from '../ui/desktop';
 import { JobList } from '../ui/joblist';
+import { NotificationSettings } from '../ui/notifications';
 import { SignInForm, SignInMode } from '../ui/signin';
 import { AdminJobs, AdminUsers } from './admin';
 import { dialogConfirm } from './dialog';
@@ -43,6 +45,7 @@ export class WebApp {
     });
     this.jobs = new JobList({ ...parts, feed: this.feed, jobHref: job => routeHref({ page: 'job', id: job.id }, api.baseUrl) });
     this.account = new AccountSection({ ...parts, full: true });
+    this.notifications = new NotificationSettings({ ...parts, full: true });
     this.adminUsers = new AdminUsers(api, say, () => this.account.user);
     this.adminJobs = new AdminJobs(api);
     this._parts = parts;
@@ -61,6 +64,7 @@ export class WebApp {
       for (const d of decisions) {
         this.banner.say(d.kind === 'error' ? 'error' : d.kind === 'success' ? 'success' : 'info', d.message);
       }
+      toDesktop(decisions);
     });
     api.sessionChanged.connect(this._onSession, this);
     window.setInterval(() => {
@@ -133,6 +137,14 @@ export class WebApp {
       case 'account':
         this.account.render();
         fill(this.main, h('h1', { className: 'qjm-page-title', tabindex: '-1' }, 'Account'), this.account.node);
+        break;
+      case 'notifications':
+        void this.notifications.reload();
+        fill(
+          this.main,
+          h('h1', { className: 'qjm-page-title', tabindex: '-1' }, 'Notifications'),
+          this.notifications.node
+        );
         break;
       case 'admin-users':
       case 'admin-jobs': {
@@ -220,6 +232,7 @@ export class WebApp {
             'nav',
             { className: 'qjm-nav', 'aria-label': 'Main' },
             link({ page: 'jobs' }, 'Jobs', route.page === 'jobs' || route.page === 'job'),
+            link({ page: 'notifications' }, 'Notifications', route.page === 'notifications'),
             link({ page: 'account' }, 'Account', route.page === 'account'),
             user?.is_admin ? link({ page: 'admin-users' }, 'Admin', route.page.startsWith('admin')) : null
           )
@@ -268,6 +281,7 @@ export class WebApp {
   private readonly signin: SignInForm;
   private readonly jobs: JobList;
   private readonly account: AccountSection;
+  private readonly notifications: NotificationSettings;
   private readonly adminUsers: AdminUsers;
   private readonly adminJobs: AdminJobs;
   private readonly _parts: { api: QJMApi; say: Banner['say']; confirm: typeof dialogConfirm; icons: typeof svgIcons };

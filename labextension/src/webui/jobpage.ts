@@ -2,8 +2,9 @@
 
 import { ApiError } from '../api';
 import { fill, h } from '../dom';
-import { chipClass, formatAgo, formatTime, Job, orderStatuses, statusLabel } from '../model';
-import { deleteJob } from '../ui/joblist';
+import { canCancel, chipClass, formatAgo, formatTime, Job, orderStatuses, statusLabel } from '../model';
+import { cancelJob } from '../ui/cancel';
+import { cancelPending, deleteJob } from '../ui/joblist';
 import { notifyEditor } from '../ui/notify';
 import type { JobPartOptions } from '../ui/parts';
 import { button, errorText } from '../ui/widgets';
@@ -100,7 +101,8 @@ export class JobPage {
         'header',
         { className: 'qjm-job-head' },
         h('h1', { className: 'qjm-page-title', tabindex: '-1' }, title),
-        h('span', { className: chipClass(job.status), 'data-status': job.status }, statusLabel(job.status))
+        h('span', { className: chipClass(job.status), 'data-status': job.status }, statusLabel(job.status)),
+        cancelPending(job)
       ),
       job.status === 'ERROR' && job.error_reason ? h('p', { className: 'qjm-job-error' }, job.error_reason) : null,
       h(
@@ -140,6 +142,7 @@ export class JobPage {
       h(
         'div',
         { className: 'qjm-form-actions' },
+        canCancel(job) ? button('Cancel job', () => void cancelJob(this.options, job), { 'data-focus': 'cancel-job' }) : null,
         button(
           'Delete from qjm',
           async () => {

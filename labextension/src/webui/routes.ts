@@ -3,7 +3,7 @@
  * server's shell handler (handlers/webui.py) serves the same list of pages.
  */
 
-export type Page = 'jobs' | 'job' | 'account' | 'admin-users' | 'admin-jobs' | 'sign-in' | 'sign-up' | 'forgot' | 'not-found';
+export type Page = 'jobs' | 'job' | 'account' | 'notifications' | 'admin-users' | 'admin-jobs' | 'sign-in' | 'sign-up' | 'forgot' | 'not-found';
 
 export interface Route {
   page: Page;
@@ -30,6 +30,8 @@ export function parseRoute(pathname: string, search: string, baseUrl: string): R
       return group ? { page: 'jobs', group } : { page: 'jobs' };
     case 'account':
       return { page: 'account' };
+    case 'notifications':
+      return { page: 'notifications' };
     case 'admin':
     case 'admin/users':
       return { page: 'admin-users' };
@@ -78,6 +80,7 @@ export const TITLES: Record<Page, string> = {
   jobs: 'Your quantum jobs',
   job: 'Job',
   account: 'Account',
+  notifications: 'Notifications',
   'admin-users': 'Users',
   'admin-jobs': 'All jobs',
   'sign-in': 'Sign in',

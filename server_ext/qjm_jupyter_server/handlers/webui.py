@@ -1,6 +1,6 @@
 """`GET qjm/…`: the web UI's HTML shell and its static bundle, in every mode.
 
-Every page of the web UI (`qjm/`, `qjm/jobs/{id}`, `qjm/account`, `qjm/admin`, sign-in
+Every page of the web UI (`qjm/`, `qjm/jobs/{id}`, `qjm/account`, `qjm/notifications`, `qjm/admin`, sign-in
 forms) gets the same small shell; the bundle (built from `labextension/src/webui/`, the
 same data layer and parts as the Lab panel) routes on the path. The shell names its
 page in `data-qjm-page` so a title and a no-script reader still know where they are.
@@ -31,6 +31,7 @@ PAGES = {
     "sign-up": ("sign-up", "Create an account"),
     "forgot": ("forgot", "Forgot password"),
     "account": ("account", "Account"),
+    "notifications": ("notifications", "Notifications"),
     "admin": ("admin", "Administration"),
     "admin/users": ("admin", "Users"),
     "admin/jobs": ("admin", "All jobs"),
@@ -52,7 +53,7 @@ def asset_version(name: str) -> str | None:
 
 
 class WebUIHandler(_PageHandler):
-    route = r"/qjm(?P<page>/?|/sign-in|/sign-up|/forgot|/account|/admin|/admin/users|/admin/jobs|/jobs/[^/]+)"
+    route = r"/qjm(?P<page>/?|/sign-in|/sign-up|/forgot|/account|/notifications|/admin|/admin/users|/admin/jobs|/jobs/[^/]+)"
 
     @property
     def content_security_policy(self) -> str:
