@@ -313,13 +313,13 @@ def test_web_ui_sign_up_mail_link_live_jobs_account_admin_phone_keyboard(group_s
             kb.keyboard.type(PASSWORD + " 2")
             kb.keyboard.press("Enter")
             expect(kb.locator("tr.qjm-row")).to_have_count(2, timeout=WAIT_MS)
-            # Tab order: skip link, brand, Jobs, Account, Admin, Sign out, then the page.
+            # Tab order: skip link, brand, Jobs, Notifications, Account, Admin, Sign out, then the page.
             kb.locator(".qjm-brand").focus()
             order = []
-            for _ in range(4):
+            for _ in range(5):
                 kb.keyboard.press("Tab")
                 order.append(focused())
-            assert order == ["Jobs", "Account", "Admin", "Sign out"], order
+            assert order == ["Jobs", "Notifications", "Account", "Admin", "Sign out"], order
             kb.keyboard.press("Shift+Tab")
             kb.keyboard.press("Shift+Tab")
             assert focused() == "Account"

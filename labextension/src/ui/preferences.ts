@@ -139,10 +139,8 @@ export class PreferencesForm {
     const times = h(
       'div',
       { className: 'qjm-time-range' },
-      h('label', { className: 'qjm-label', for: 'qjm-pref-quiet-start' }, 'From'),
-      start,
-      h('label', { className: 'qjm-label', for: 'qjm-pref-quiet-end' }, 'Until'),
-      end
+      h('span', { className: 'qjm-time-field' }, h('label', { className: 'qjm-label', for: 'qjm-pref-quiet-start' }, 'From'), start),
+      h('span', { className: 'qjm-time-field' }, h('label', { className: 'qjm-label', for: 'qjm-pref-quiet-end' }, 'Until'), end)
     );
     const syncQuiet = (): void => {
       for (const el of [start, end, breakthrough]) {
@@ -205,8 +203,7 @@ export class PreferencesForm {
             'div',
             { className: 'qjm-digest-every' },
             radio('every', 'One summary every'),
-            every,
-            h('span', { 'aria-hidden': 'true' }, 'min')
+            h('span', { className: 'qjm-time-field' }, every, h('span', { 'aria-hidden': 'true' }, 'min'))
           ),
           radio('daily', 'One summary a day')
         ),
