@@ -5,8 +5,8 @@ host, as `channel_allowed_hosts` does in tests/notify/test_channels.py) is added
 browser, sent a test that the receiver gets and the channel's delivery log shows; a URL
 the SSRF guard refuses shows the server's error by the URL field. Time zone, quiet hours
 and digest are saved and read back over the API. An IBM job (the fake IBM API) is
-cancelled from the job list and another from its page; a local job whose kernel is gone
-says so. The page is checked at phone width and by keyboard.
+cancelled from the job list and another from its page; a local job whose kernel still
+checks in is cancelled through it, and one whose kernel is gone says so. The page is checked at phone width and by keyboard.
 """
 
 from __future__ import annotations
@@ -74,8 +74,9 @@ def test_web_ui_channels_preferences_cancel(server, fake_ibm, receiver) -> None:
     for job_id, label in (("ibm-queued-0001", "Queued sweep"), ("ibm-running-0002", "Running VQE")):
         r = api.post("jobs", headers=me, json={"job_id": job_id, "label": label})
         assert r.status_code == 201, r.text
-    r = api.post("jobs", headers=me, json={"job_id": "local-orphan-0003", "source": "local", "label": "Orphan"})
-    assert r.status_code == 201, r.text
+    for job_id, label in (("local-orphan-0003", "Orphan"), ("local-live-0004", "Live Aer run")):
+        r = api.post("jobs", headers=me, json={"job_id": job_id, "source": "local", "label": label})
+        assert r.status_code == 201, r.text
     jobs = {j["job_id"]: j["id"] for j in api.get("jobs", headers=me).json()["jobs"]}
 
     with sync_playwright() as p:
@@ -91,7 +92,7 @@ def test_web_ui_channels_preferences_cancel(server, fake_ibm, receiver) -> None:
             page.get_by_label("Password").fill(PASSWORD)
             page.get_by_role("button", name="Sign in", exact=True).click()
             rows = page.locator("tr.qjm-row")
-            expect(rows).to_have_count(3, timeout=WAIT_MS)
+            expect(rows).to_have_count(4, timeout=WAIT_MS)
 
             # -- cancel an IBM job from the list: confirm, IBM cancels, the row says so ----------
             queued = page.locator(f'tr[data-job="{jobs["ibm-queued-0001"]}"]')
@@ -116,6 +117,22 @@ def test_web_ui_channels_preferences_cancel(server, fake_ibm, receiver) -> None:
             page.get_by_role("dialog").get_by_role("button", name="Cancel job").click()
             expect(page.locator(".qjm-banner")).to_contain_text("the kernel that runs this job is gone", timeout=WAIT_MS)
             expect(orphan.locator(".qjm-cell-status .qjm-chip")).to_have_text("Initializing")
+
+            # A local job whose kernel still checks in: the request reaches the kernel, which cancels it.
+            checkin = api.post("jobs/local/checkin", headers=me, json={"job_ids": ["local-live-0004"]})
+            assert checkin.status_code == 200 and checkin.json()["cancel"] == [], checkin.text
+            live = page.locator(f'tr[data-job="{jobs["local-live-0004"]}"]')
+            live.get_by_role("button", name="Cancel job local-live-0004").click()
+            page.get_by_role("dialog").get_by_role("button", name="Cancel job").click()
+            expect(page.locator(".qjm-banner")).to_contain_text("the kernel running this job will cancel it", timeout=WAIT_MS)
+            expect(live.locator(".qjm-cancel-pending")).to_have_text("cancel requested")
+            expect(live.get_by_role("button", name="Cancel job local-live-0004")).to_have_count(0)
+            checkin = api.post("jobs/local/checkin", headers=me, json={"job_ids": ["local-live-0004"]})
+            assert checkin.json()["cancel"] == ["local-live-0004"], checkin.text  # the kernel hears of it
+            r = api.post(f"jobs/{jobs['local-live-0004']}/status", headers=me, json={"status": "CANCELLED"})
+            assert r.status_code == 200, r.text
+            expect(live.locator(".qjm-cell-status .qjm-chip")).to_have_text("Cancelled", timeout=WAIT_MS)
+            expect(live.locator(".qjm-cancel-pending")).to_have_count(0)
 
             # From a job's page, by keyboard.
             page.goto(f"{app_url}jobs/{jobs['ibm-running-0002']}")
@@ -252,7 +269,7 @@ def test_web_ui_channels_preferences_cancel(server, fake_ibm, receiver) -> None:
             _fits_phone(phone)
             shot(phone, "webui_phone_notifications.png", full_page=True)
             phone.goto(app_url)
-            expect(phone.locator("tr.qjm-row")).to_have_count(3, timeout=WAIT_MS)
+            expect(phone.locator("tr.qjm-row")).to_have_count(4, timeout=WAIT_MS)
             _fits_phone(phone)
             shot(phone, "webui_phone_jobs_cancel.png", full_page=True)
             phone_ctx.close()
