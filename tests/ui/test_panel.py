@@ -120,6 +120,17 @@ def _report(http: httpx.Client, account: dict[str, str], job_id: str, status: st
     assert r.status_code == 200, r.text
 
 
+def open_panel(page: Page, lab: QJMProcess):  # noqa: ANN201 - a Playwright Locator
+    """Load Lab, wait for the qjm plugin, open the Quantum jobs panel from its side-bar tab."""
+    page.goto(f"{lab.url}lab?token={lab.jupyter_token}", timeout=WAIT_MS)
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('qjm:open-panel')",
+                           timeout=WAIT_MS)
+    page.locator('.jp-SideBar [data-id="qjm-job-panel"]').click()
+    panel = page.locator("#qjm-job-panel")
+    expect(panel).to_be_visible()
+    return panel
+
+
 def _shot(page: Page, name: str) -> None:
     shot(page, name)
 

@@ -24,7 +24,7 @@ if not (REPO / "server_ext" / "qjm_jupyter_server" / "labextension" / "package.j
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from tests.ui.test_panel import _prepare_jupyter_dirs  # noqa: E402
+from tests.ui.test_panel import _prepare_jupyter_dirs, open_panel  # noqa: E402
 from tests.ui.test_webui_notifications import ADA, PASSWORD, verified_account, wait_for  # noqa: E402
 
 
@@ -57,11 +57,7 @@ def test_panel_cancel_desktop_channels_preferences(lab, fake_ibm, receiver) -> N
                                           permissions=["notifications"])
             page = context.new_page()
             page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.goto(f"{lab.url}lab?token={lab.jupyter_token}", timeout=WAIT_MS)
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('qjm:open-panel')",
-                                   timeout=WAIT_MS)
-            page.locator('.jp-SideBar [data-id="qjm-job-panel"]').click()
-            panel = page.locator("#qjm-job-panel")
+            panel = open_panel(page, lab)
             panel.get_by_label("Email").fill(ADA)
             panel.get_by_label("Password").fill(PASSWORD)
             panel.get_by_role("button", name="Sign in").click()

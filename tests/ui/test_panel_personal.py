@@ -16,7 +16,7 @@ import pytest
 
 from tests.fixtures.process import QJMProcess, free_port, qjm_env
 from tests.kernel.conftest import body_text, wait_for_mail
-from tests.ui.test_panel import CHROMIUM, HEADLESS_ARGS, WAIT_MS, _prepare_jupyter_dirs, _shot
+from tests.ui.test_panel import CHROMIUM, HEADLESS_ARGS, WAIT_MS, _prepare_jupyter_dirs, _shot, open_panel
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
@@ -49,12 +49,7 @@ def test_panel_under_jupyter_identity_asks_only_for_an_address(lab, smtp_server)
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
             page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.goto(f"{lab.url}lab?token={lab.jupyter_token}", timeout=WAIT_MS)
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('qjm:open-panel')",
-                                   timeout=WAIT_MS)
-            page.locator('.jp-SideBar [data-id="qjm-job-panel"]').click()
-            panel = page.locator("#qjm-job-panel")
-            expect(panel).to_be_visible()
+            panel = open_panel(page, lab)
 
             # First open: no sign-in form, only the address (and an optional key).
             setup = panel.get_by_role("heading", name="Where should job notices go?")

@@ -8,9 +8,9 @@
 
 import { ApiError, MePatch } from '../api';
 import { fill, h } from '../dom';
-import { DeliveryLog as DeliveryLogPage, DeliveryRecord, formatTime, keySummary, orderStatuses, STATUSES, statusLabel, User } from '../model';
+import { DeliveryLog as DeliveryLogPage, DeliveryRecord, formatTime, keySummary, User } from '../model';
 import type { PartOptions } from './parts';
-import { button, errorText } from './widgets';
+import { button, errorText, statusChecks } from './widgets';
 
 export interface AccountOptions extends PartOptions {
   /** The web UI's page: every setting, open sections. */
@@ -272,15 +272,7 @@ export class AccountSection {
       placeholder: 'crn:v1:bluemix:public:quantum-computing:…',
       value: user?.default_instance ?? ''
     });
-    const wanted = new Set(user?.notify_default ?? []);
-    const boxes = STATUSES.map(s =>
-      h(
-        'label',
-        { className: 'qjm-check', for: `qjm-default-${s}` },
-        h('input', { type: 'checkbox', id: `qjm-default-${s}`, value: s, checked: wanted.has(s) }),
-        statusLabel(s)
-      )
-    );
+    const checks = statusChecks('qjm-default', user?.notify_default ?? []);
     const form = h(
       'form',
       { className: 'qjm-form qjm-defaults', 'aria-labelledby': 'qjm-defaults-title' },
@@ -291,7 +283,7 @@ export class AccountSection {
         'fieldset',
         { className: 'qjm-notify-editor' },
         h('legend', {}, 'Notify me by default when a job is'),
-        h('div', { className: 'qjm-checks' }, boxes)
+        checks.node
       ),
       h(
         'div',
@@ -301,13 +293,9 @@ export class AccountSection {
     );
     form.addEventListener('submit', (e: Event) => {
       e.preventDefault();
-      const statuses = boxes
-        .map(label => label.querySelector('input') as HTMLInputElement)
-        .filter(b => b.checked)
-        .map(b => b.value);
       const crn = instance.value.trim();
       void this._save(
-        { default_instance: crn || null, notify_default: orderStatuses(statuses) },
+        { default_instance: crn || null, notify_default: checks.values() },
         'Defaults saved.'
       );
     });

@@ -7,10 +7,10 @@
 
 import { ApiError } from '../api';
 import { fill, h } from '../dom';
-import { Channel, channelTarget, orderStatuses, STATUSES, statusLabel, testOutcome, TestOutcome } from '../model';
+import { Channel, channelTarget, orderStatuses, statusLabel, testOutcome, TestOutcome } from '../model';
 import { DeliveryLog } from './account';
 import type { PartOptions } from './parts';
-import { button, errorText, focusKey, restoreFocus } from './widgets';
+import { button, errorText, focusKey, restoreFocus, statusChecks } from './widgets';
 
 /** How long a test's result is awaited in the channel's log before "still queued" stays. */
 const TEST_WAIT_MS = 30000;
@@ -138,31 +138,16 @@ export class ChannelsSection {
   }
 
   private _statusEditor(channel: Channel): HTMLElement {
-    const draft = new Set(channel.notify_status);
-    const boxes = STATUSES.map(s => {
-      const id = `qjm-channel-${channel.id}-${s}`;
-      return h(
-        'label',
-        { className: 'qjm-check', for: id },
-        h('input', {
-          type: 'checkbox',
-          id,
-          value: s,
-          checked: draft.has(s),
-          onChange: (e: Event) => ((e.target as HTMLInputElement).checked ? draft.add(s) : draft.delete(s))
-        }),
-        statusLabel(s)
-      );
-    });
+    const checks = statusChecks(`qjm-channel-${channel.id}`, channel.notify_status);
     return h(
       'fieldset',
       { className: 'qjm-notify-editor' },
       h('legend', {}, 'This channel hears when a job is'),
-      h('div', { className: 'qjm-checks' }, boxes),
+      checks.node,
       h(
         'div',
         { className: 'qjm-form-actions' },
-        button('Save statuses', () => void this._patch(channel, { notify_status: orderStatuses(draft) }).then(() => {
+        button('Save statuses', () => void this._patch(channel, { notify_status: checks.values() }).then(() => {
           this._editing = null;
           this.render();
         }), { className: 'qjm-button-accent' }),
@@ -268,14 +253,7 @@ export class ChannelsSection {
       placeholder: 'e.g. phone, lab chat',
       'aria-describedby': 'qjm-channel-label-error'
     });
-    const boxes = STATUSES.map(s =>
-      h(
-        'label',
-        { className: 'qjm-check', for: `qjm-channel-new-${s}` },
-        h('input', { type: 'checkbox', id: `qjm-channel-new-${s}`, value: s }),
-        statusLabel(s)
-      )
-    );
+    const checks = statusChecks('qjm-channel-new', []);
     const form = h(
       'form',
       { className: 'qjm-form qjm-channel-form', 'aria-labelledby': 'qjm-channel-form-title', novalidate: true },
@@ -295,7 +273,7 @@ export class ChannelsSection {
         'fieldset',
         { className: 'qjm-notify-editor', 'aria-describedby': 'qjm-channel-status-error' },
         h('legend', {}, 'Notify on (none ticked: your defaults)'),
-        h('div', { className: 'qjm-checks' }, boxes)
+        checks.node
       ),
       statusError,
       generalError,
@@ -324,12 +302,12 @@ export class ChannelsSection {
         url.focus();
         return;
       }
-      const statuses = boxes.map(b => b.querySelector('input') as HTMLInputElement).filter(b => b.checked).map(b => b.value);
+      const statuses = checks.values();
       try {
         const added = await this.options.api.addChannel({
           url: value,
           label: label.value.trim() || null,
-          notify_status: statuses.length ? orderStatuses(statuses) : undefined
+          notify_status: statuses.length ? statuses : undefined
         });
         this._channels = [...(this._channels ?? []), added];
         form.reset();

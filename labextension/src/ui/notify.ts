@@ -1,9 +1,9 @@
 /** The per-job notify editor: which statuses send a notice, save, unwatch, cancel. */
 
 import { h } from '../dom';
-import { Job, orderStatuses, STATUSES, statusLabel } from '../model';
+import { Job } from '../model';
 import type { JobPartOptions } from './parts';
-import { errorText } from './widgets';
+import { errorText, statusChecks } from './widgets';
 
 /**
  * @param done called after a save (true) or cancel (false); the host re-renders.
@@ -14,28 +14,7 @@ export function notifyEditor(
   done: (saved: boolean) => void
 ): HTMLElement {
   const { api, feed, say } = options;
-  const draft = new Set(job.notify_status || []);
-  const boxes = STATUSES.map(s => {
-    const id = `qjm-notify-${job.id}-${s}`;
-    return h(
-      'label',
-      { className: 'qjm-check', for: id },
-      h('input', {
-        type: 'checkbox',
-        id,
-        value: s,
-        checked: draft.has(s),
-        onChange: (e: Event) => {
-          if ((e.target as HTMLInputElement).checked) {
-            draft.add(s);
-          } else {
-            draft.delete(s);
-          }
-        }
-      }),
-      statusLabel(s)
-    );
-  });
+  const checks = statusChecks(`qjm-notify-${job.id}`, job.notify_status || []);
   const save = async (statuses: string[]): Promise<void> => {
     try {
       feed.upsert(await api.updateJob(job.id, { notify_status: statuses }));
@@ -49,7 +28,7 @@ export function notifyEditor(
     'fieldset',
     { className: 'qjm-notify-editor' },
     h('legend', {}, 'Notify me when this job is'),
-    h('div', { className: 'qjm-checks' }, boxes),
+    checks.node,
     h(
       'div',
       { className: 'qjm-form-actions' },
@@ -58,7 +37,7 @@ export function notifyEditor(
         {
           type: 'button',
           className: 'qjm-button qjm-button-accent qjm-button-small',
-          onClick: () => void save(orderStatuses(draft))
+          onClick: () => void save(checks.values())
         },
         'Save'
       ),

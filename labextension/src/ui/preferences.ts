@@ -117,20 +117,10 @@ export class PreferencesForm {
     const zones = h('datalist', { id: 'qjm-pref-tz-list' }, knownZones().map(z => h('option', { value: z })));
     const quietOn = !!(prefs.quiet_start && prefs.quiet_end);
     const quiet = h('input', { type: 'checkbox', id: 'qjm-pref-quiet', checked: quietOn });
-    const start = h('input', {
-      type: 'time',
-      id: 'qjm-pref-quiet-start',
-      className: 'qjm-input qjm-input-time',
-      value: prefs.quiet_start ?? '22:00',
-      'aria-describedby': 'qjm-pref-quiet_start-error'
-    });
-    const end = h('input', {
-      type: 'time',
-      id: 'qjm-pref-quiet-end',
-      className: 'qjm-input qjm-input-time',
-      value: prefs.quiet_end ?? '07:00',
-      'aria-describedby': 'qjm-pref-quiet_end-error'
-    });
+    const time = (id: string, field: string, value: string): HTMLInputElement =>
+      h('input', { type: 'time', id, className: 'qjm-input qjm-input-time', value, 'aria-describedby': `qjm-pref-${field}-error` });
+    const start = time('qjm-pref-quiet-start', 'quiet_start', prefs.quiet_start ?? '22:00');
+    const end = time('qjm-pref-quiet-end', 'quiet_end', prefs.quiet_end ?? '07:00');
     const breakthrough = h('input', {
       type: 'checkbox',
       id: 'qjm-pref-breakthrough',

@@ -1,6 +1,7 @@
 /** Small DOM helpers the parts share (buttons, focus kept across re-renders). */
 
 import { h } from '../dom';
+import { orderStatuses, STATUSES, statusLabel } from '../model';
 
 export function iconButton(icon: Element, label: string, onClick: () => void, focusKey: string): HTMLButtonElement {
   return h(
@@ -60,4 +61,18 @@ export function errorText(err: unknown): string {
     return `The group server is unreachable: ${e.message}`;
   }
   return (e && e.message) || String(err);
+}
+
+/** One checkbox per status (a job's notices, a channel's statuses, the defaults): the group and its ticked values, in order. */
+export function statusChecks(idPrefix: string, checked: Iterable<string>): { node: HTMLElement; values: () => string[] } {
+  const wanted = new Set(checked);
+  const inputs = STATUSES.map(s =>
+    h('input', { type: 'checkbox', id: `${idPrefix}-${s}`, value: s, checked: wanted.has(s) })
+  );
+  const node = h(
+    'div',
+    { className: 'qjm-checks' },
+    inputs.map(input => h('label', { className: 'qjm-check', for: input.id }, input, statusLabel(input.value)))
+  );
+  return { node, values: () => orderStatuses(inputs.filter(i => i.checked).map(i => i.value)) };
 }
