@@ -156,7 +156,7 @@ def test_web_ui_channels_preferences_cancel(server, fake_ibm, receiver) -> None:
             # A URL the SSRF guard refuses: the server's error, by the URL field.
             url_field = page.get_by_label("Apprise URL")
             url_field.fill("jsons://169.254.169.254/latest/meta-data")
-            page.get_by_role("button", name="Add channel").click()
+            url_field.press("Enter")  # the keyboard submits the form
             url_error = page.locator("#qjm-channel-url-error")
             expect(url_error).not_to_be_empty(timeout=WAIT_MS)
             assert url_field.get_attribute("aria-invalid") == "true"
@@ -182,7 +182,8 @@ def test_web_ui_channels_preferences_cancel(server, fake_ibm, receiver) -> None:
             assert (channel["label"], channel["notify_status"]) == ("lab chat", ["RUNNING", "DONE", "ERROR"])
 
             # Send test: the receiver gets it, the result and the delivery log say so.
-            item.get_by_role("button", name="Send a test to lab chat").click()
+            item.get_by_role("button", name="Send a test to lab chat").focus()
+            page.keyboard.press("Enter")
             expect(item.locator(".qjm-channel-result")).to_have_text("Test delivered.", timeout=WAIT_MS)
             wait_for(lambda: len(receiver.bodies("/hook")) == 1, "the test at the receiver")
             [received] = [r for r in receiver.requests if r.path.startswith("/hook")]
@@ -240,7 +241,8 @@ def test_web_ui_channels_preferences_cancel(server, fake_ibm, receiver) -> None:
 
             # The desktop switch asks the browser only when clicked.
             expect(page.locator(".qjm-desktop-state")).to_contain_text("Off")
-            page.get_by_role("button", name="Turn on desktop notifications").click()
+            page.get_by_role("button", name="Turn on desktop notifications").focus()
+            page.keyboard.press("Enter")
             expect(page.locator(".qjm-desktop-state")).to_contain_text("On:", timeout=WAIT_MS)
             expect(page.get_by_role("button", name="Turn off desktop notifications")).to_be_visible()
             shot(page, "webui_notifications.png", full_page=True)
