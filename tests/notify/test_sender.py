@@ -1,12 +1,40 @@
-"""The sender against real aiosmtpd servers (plain, STARTTLS, implicit TLS), real SQLite outbox."""
+"""The sender against real aiosmtpd servers (plain, STARTTLS, implicit TLS), real SQLite outbox.
+
+Every test runs twice: against relays that advertise PIPELINING (the sender pipelines,
+RFC 2920) and against relays that do not (one reply at a time).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 import trustme
 
 from qjm_jupyter_server.notify.outcomes import GIVE_UP_MS
+from tests.fixtures.smtp import SMTPTestServer, _serve
 
 MIN = 60_000
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "no-pipelining"])
+def relay_pipelining(request) -> bool:
+    return bool(request.param)
+
+
+@pytest.fixture
+def smtp_server(tmp_path, relay_pipelining) -> Iterator[SMTPTestServer]:
+    yield from _serve(SMTPTestServer(tmp_path, mode="none", pipelining=relay_pipelining))
+
+
+@pytest.fixture
+def smtp_server_starttls(tmp_path, smtp_ca, relay_pipelining) -> Iterator[SMTPTestServer]:
+    yield from _serve(SMTPTestServer(tmp_path, mode="starttls", auth=True, ca=smtp_ca, pipelining=relay_pipelining))
+
+
+@pytest.fixture
+def smtp_server_tls(tmp_path, smtp_ca, relay_pipelining) -> Iterator[SMTPTestServer]:
+    yield from _serve(SMTPTestServer(tmp_path, mode="tls", auth=True, ca=smtp_ca, pipelining=relay_pipelining))
 
 
 async def states(store) -> dict[str, int]:
