@@ -1,16 +1,23 @@
 """Email throughput: our sender (connections reused per burst) vs one connection per message.
 
-Both legs use the same code, the same SQLite outbox and the same local aiosmtpd relay,
-in the same run; only `per_connection` differs (100 vs 1). By default the relay speaks
-STARTTLS with AUTH (a trustme CA, verified), as production relays do; `--smtp-security
-none` measures the bare protocol, where the local relay's own per-message cost dominates. Figures are messages per
-second through the whole path (claim, render headers, SMTP, mark sent), and the ratio.
+Every leg uses the same code, the same SQLite outbox and the same local aiosmtpd relay
+(which advertises PIPELINING, as production relays do), in the same run:
+- `connection_per_message`: `per_connection` 1, one reply at a time (the baseline);
+- `reused_connections`: `per_connection` 100, one reply at a time (the sender before
+  pipelining: four round trips per message);
+- `pipelined`: `per_connection` 100 with RFC 2920 pipelining (about one round trip
+  per message).
+By default the relay speaks STARTTLS with AUTH (a trustme CA, verified), as production
+relays do; `--smtp-security none` measures the bare protocol, where the local relay's
+own per-message cost dominates. Figures are messages per second through the whole path
+(claim, render headers, SMTP, mark sent), and the ratios.
 
     python -m bench.email [--emails 1000] [--mail-concurrency 2] [--smtp-security starttls|tls|none]
                           [--mail-rtt-ms 20] [--mail-link-emails 200]
 
-`--mail-rtt-ms` repeats both legs through `DelayProxy`, a local TCP proxy adding that
-round trip: over a real link each SMTP command and TLS handshake costs a round trip.
+`--mail-rtt-ms` repeats the legs through `DelayProxy` (tests/fixtures/tcp_proxy.py), a
+local TCP proxy adding that round trip: over a real link each SMTP command and TLS
+handshake costs a round trip, on loopback next to nothing.
 """
 
 from __future__ import annotations
@@ -25,103 +32,66 @@ from pathlib import Path
 from typing import Any
 
 from .common import ROOT  # noqa: F401 - puts the repo root on sys.path for `tests.fixtures`
+from tests.fixtures.tcp_proxy import DelayProxy
 
 
-class DelayProxy:
-    """A TCP proxy on 127.0.0.1 that delivers every chunk `one_way` seconds after it was
-    read, in each direction: a link with a round trip of 2 x one_way and no bandwidth
-    limit. On loopback a TLS handshake or an SMTP command costs next to nothing, so
-    connection reuse looks cheap; over the internet each round trip costs tens of ms."""
+def _relay_process(conn: Any, tmp: str, security: str, rtt_s: float) -> None:
+    """The relay (aiosmtpd) and the link (DelayProxy) in their own process, as they would
+    be on other machines: in the sender's process they would take its CPU and its GIL,
+    and every reply would wait for the sender's own work (and the other way round)."""
+    import warnings
 
-    def __init__(self, target_host: str, target_port: int, rtt_s: float) -> None:
-        self.target = (target_host, target_port)
-        self.one_way = rtt_s / 2
-        self.server: asyncio.AbstractServer | None = None
-        self.port = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+    warnings.simplefilter("ignore")  # aiosmtpd's own deprecation notices
+    from tests.fixtures.smtp import SMTPTestServer
 
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
+    async def serve() -> None:
+        ca = None
+        if security != "none":
+            import trustme
 
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(self.one_way)  # the SYN's trip
+            ca = trustme.CA()
+        relay = SMTPTestServer(Path(tmp), mode=security, auth=security != "none", ca=ca)
+        relay.start()
+        proxy = DelayProxy(relay.host, relay.port, rtt_s) if rtt_s else None
         try:
-            up_r, up_w = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        await asyncio.sleep(self.one_way)  # the SYN-ACK's trip back
-        for src, dst in ((reader, up_w), (up_r, writer)):
-            task = asyncio.create_task(self._pump(src, dst))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            if proxy is not None:
+                await proxy.start()
+            conn.send(relay.settings(**({"smtp_port": proxy.port} if proxy is not None else {})))
+            await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # until told to stop
+            conn.send({"received": len(relay.handler.raw), "client_writes": proxy.chunks_up if proxy is not None else None})
+        finally:
+            if proxy is not None:
+                await proxy.stop()
+            relay.stop()
 
-    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        """Chunks keep their order; each is held until one_way after it arrived."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-
-        async def deliver() -> None:
-            while True:
-                due, data = await queue.get()
-                delay = due - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                if not data:
-                    dst.close()
-                    return
-                dst.write(data)
-                await dst.drain()
-
-        sender = asyncio.create_task(deliver())
-        try:
-            while True:
-                data = await src.read(65536)
-                queue.put_nowait((loop.time() + self.one_way, data))
-                if not data:
-                    break
-            await sender
-        except (ConnectionError, asyncio.CancelledError):
-            sender.cancel()
-            dst.close()
+    asyncio.run(serve())
 
 
 async def _leg(tmp: Path, name: str, n: int, concurrency: int, per_connection: int, security: str,
-               rtt_s: float = 0.0) -> dict[str, Any]:
+               rtt_s: float = 0.0, pipelining: bool = False) -> dict[str, Any]:
+    import multiprocessing
+
     from qjm_jupyter_server.clock import SystemClock
     from qjm_jupyter_server.domain import User
     from qjm_jupyter_server.notify.messages import MessageFactory
     from qjm_jupyter_server.notify.sender import Sender
     from qjm_jupyter_server.settings import Settings
     from qjm_jupyter_server.store.sqlite import SQLiteStore
-    from tests.fixtures.smtp import SMTPTestServer
 
-    ca = None
-    if security != "none":
-        import trustme
-
-        ca = trustme.CA()
-    relay = SMTPTestServer(tmp, mode=security, auth=security != "none", ca=ca)
+    ctx = multiprocessing.get_context("spawn")
+    conn, child_conn = ctx.Pipe()
+    relay = ctx.Process(target=_relay_process, args=(child_conn, str(tmp), security, rtt_s), daemon=True)
     relay.start()
-    proxy = DelayProxy(relay.host, relay.port, rtt_s) if rtt_s else None
-    if proxy is not None:
-        await proxy.start()
     store = SQLiteStore(str(tmp / f"{name}.sqlite3"))
     await store.open()
     try:
+        if not await asyncio.to_thread(conn.poll, 60):
+            raise RuntimeError("the relay process did not start")
+        relay_settings: dict[str, Any] = conn.recv()
         clock = SystemClock()
-        via = {"smtp_port": proxy.port} if proxy is not None else {}
         settings = Settings(
             public_url="http://bench.test/", mail_rate_per_minute=10_000_000, mail_concurrency=concurrency,
-            smtp_timeout=10.0, **relay.settings(**via),
+            smtp_timeout=10.0, **relay_settings,
         )
         factory = MessageFactory(settings)
         now = clock.now_ms()
@@ -132,49 +102,64 @@ async def _leg(tmp: Path, name: str, n: int, concurrency: int, per_connection: i
         await store.enqueue(rows)
         sender = Sender(store, settings, clock, f"bench-{name}")
         sender.per_connection = per_connection
+        sender.pipelining = pipelining
         t0 = time.perf_counter()
+        cpu0 = time.process_time()
         while await sender.drain_once():
             pass
         elapsed = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
         sent = await store.count_outbox("sent")
-        received = len(relay.messages)
+        conn.send("stop")
+        if not await asyncio.to_thread(conn.poll, 60):
+            raise RuntimeError("the relay process did not answer")
+        relay_stats: dict[str, Any] = conn.recv()
+        received = relay_stats["received"]
         return {
             "messages": n,
             "sent": sent,
             "received": received,
             "seconds": round(elapsed, 3),
             "msgs_per_s": round(received / elapsed, 1) if elapsed else None,
+            "sender_cpu_ms_per_msg": round(cpu * 1000 / n, 2),
             "smtp_sessions": sender.sessions_opened,
+            "client_writes": relay_stats["client_writes"],
         }
     finally:
         await store.close()
-        if proxy is not None:
-            await proxy.stop()
-        relay.stop()
+        await asyncio.to_thread(relay.join, 20)
+        if relay.is_alive():
+            relay.terminate()
+
+
+def _ratio(leg: dict[str, Any], base: dict[str, Any]) -> float | None:
+    return round(leg["msgs_per_s"] / base["msgs_per_s"], 2) if leg["msgs_per_s"] and base["msgs_per_s"] else None
+
+
+async def _legs(d: Path, label: str, n: int, args: argparse.Namespace, rtt: float = 0.0) -> dict[str, Any]:
+    c, sec = args.mail_concurrency, args.smtp_security
+    single = await _leg(d, f"{label}single", n, c, 1, sec, rtt)
+    reused = await _leg(d, f"{label}reused", n, c, 100, sec, rtt)
+    piped = await _leg(d, f"{label}pipelined", n, c, 100, sec, rtt, pipelining=True)
+    return {
+        "connection_per_message": single,
+        "reused_connections": reused,
+        "pipelined": piped,
+        "speedup": _ratio(reused, single),  # reused, one reply at a time, vs one connection per message
+        "pipelined_speedup": _ratio(piped, single),
+        "pipelined_vs_reused": _ratio(piped, reused),
+    }
 
 
 async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="qjm-bench-email-") as tmp:
         d = Path(tmp)
-        reused = await _leg(d, "reused", args.emails, args.mail_concurrency, 100, args.smtp_security)
-        single = await _leg(d, "single", args.emails, args.mail_concurrency, 1, args.smtp_security)
+        result = await _legs(d, "", args.emails, args)
         link: dict[str, Any] = {}
         if args.mail_rtt_ms > 0:
-            rtt = args.mail_rtt_ms / 1000
-            n = args.mail_link_emails
-            link_reused = await _leg(d, "link-reused", n, args.mail_concurrency, 100, args.smtp_security, rtt)
-            link_single = await _leg(d, "link-single", n, args.mail_concurrency, 1, args.smtp_security, rtt)
-            link = {
-                "rtt_ms": args.mail_rtt_ms,
-                "reused_connections": link_reused,
-                "connection_per_message": link_single,
-                "speedup": round(link_reused["msgs_per_s"] / link_single["msgs_per_s"], 2) if link_single["msgs_per_s"] else None,
-            }
-    ratio = reused["msgs_per_s"] / single["msgs_per_s"] if single["msgs_per_s"] else None
+            link = {"rtt_ms": args.mail_rtt_ms, **await _legs(d, "link-", args.mail_link_emails, args, args.mail_rtt_ms / 1000)}
     return {
-        "reused_connections": reused,
-        "connection_per_message": single,
-        "speedup": round(ratio, 2) if ratio else None,
+        **result,
         "over_link": link,
         "mail_concurrency": args.mail_concurrency,
         "smtp_security": args.smtp_security,

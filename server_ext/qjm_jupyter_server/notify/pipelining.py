@@ -281,36 +281,48 @@ class Pipeline:
         assert self._reader is not None
         return await self._reader.reply(self.timeout)
 
+    async def _take(self, take: Take, outcomes: list[tuple[Envelope, BaseException | None]], size: bool) -> tuple[Envelope, bytes] | None:
+        """The next message and its MAIL/RCPT/DATA; one whose address cannot go on a
+        command line is refused here."""
+        while (env := await take()) is not None:
+            try:
+                return env, env.opening(size)
+            except (ValueError, UnicodeError) as exc:
+                outcomes.append((env, exc))
+        return None
+
     async def run(self, take: Take, done: Done) -> None:
+        """One group per message until `take` runs dry. Local work (recording outcomes,
+        building the next message) is done while a group's replies are on the wire, so
+        it adds nothing to the round trip."""
         size = self.smtp.supports_extension("size")
+        outcomes: list[tuple[Envelope, BaseException | None]] = []  # known, not yet passed to `done`
         ready: Envelope | None = None  # its DATA got 354: its content opens the next group
         reset = False  # the last transaction failed part-way: RSET opens the next group
-        while True:
-            opening = await take()
-            if ready is None and opening is None:
-                return
-            group = []
-            if ready is not None:
-                group.append(ready.payload)
-            if reset:
-                group.append(b"RSET\r\n")
-            if opening is not None:
-                try:
-                    group.append(opening.opening(size))
-                except (ValueError, UnicodeError) as exc:  # an address that cannot go on a command line
-                    await done(opening, exc)
-                    opening = None
-                    if ready is None and not reset:
-                        continue
-            in_flight = [e for e in (ready, opening) if e is not None]
-            self.groups += 1
-            try:
+        in_flight: list[Envelope] = []
+        try:
+            opening = await self._take(take, outcomes, size)
+            while ready is not None or opening is not None:
+                group = [ready.payload] if ready is not None else []
+                if reset:
+                    group.append(b"RSET\r\n")
+                if opening is not None:
+                    group.append(opening[1])
+                in_flight = [e for e in (ready, opening and opening[0]) if e is not None]
+                self.groups += 1
                 async with asyncio.timeout(self.group_timeout):
                     await self._write(b"".join(group))
+                    # while the group travels
+                    for env, exc in outcomes:
+                        await done(env, exc)
+                    outcomes.clear()
+                    upcoming = await self._take(take, outcomes, size)
+                    if upcoming is not None:
+                        in_flight.append(upcoming[0])  # taken, not yet sent: unknown to the relay
                     if ready is not None:
                         end = await self._read()
                         in_flight.remove(ready)
-                        await done(ready, None if end.code == 250 else aiosmtplib.SMTPDataError(end.code, end.message))
+                        outcomes.append((ready, None if end.code == 250 else aiosmtplib.SMTPDataError(end.code, end.message)))
                         ready = None
                     if reset:
                         r = await self._read()
@@ -318,22 +330,28 @@ class Pipeline:
                             raise aiosmtplib.SMTPResponseException(r.code, f"RSET refused: {r.message}")
                         reset = False
                     if opening is not None:
+                        env = opening[0]
                         mail = await self._read()
-                        rcpts = [await self._read() for _ in opening.recipients]
+                        rcpts = [await self._read() for _ in env.recipients]
                         data = await self._read()
-                        in_flight.clear()
-                        failure = self._refusal(opening, mail, rcpts, data)
+                        in_flight.remove(env)
+                        failure = self._refusal(env, mail, rcpts, data)
                         if failure is None:
-                            ready = opening
+                            ready = env
                         else:
-                            await done(opening, failure)
+                            outcomes.append((env, failure))
                             reset = True
                             if data.code == 354:
                                 # DATA accepted with no valid transaction (RFC 2920 forbids it):
                                 # the server now reads content we will not send.
                                 raise aiosmtplib.SMTPResponseException(data.code, "DATA accepted after MAIL or every RCPT was refused")
-            except (aiosmtplib.SMTPException, OSError) as exc:  # TimeoutError is an OSError
-                raise PipelineBroken(exc, in_flight) from exc
+                opening = upcoming
+        except (aiosmtplib.SMTPException, OSError) as exc:  # TimeoutError is an OSError
+            for env, outcome in outcomes:
+                await done(env, outcome)
+            raise PipelineBroken(exc, in_flight) from exc
+        for env, outcome in outcomes:
+            await done(env, outcome)
 
     @staticmethod
     def _refusal(env: Envelope, mail: SMTPResponse, rcpts: list[SMTPResponse], data: SMTPResponse) -> BaseException | None:
