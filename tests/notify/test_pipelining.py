@@ -176,3 +176,21 @@ async def test_relay_that_keeps_dropping_leaves_the_unacknowledged_unsent(relay,
 def test_content_is_dot_stuffed_and_terminated() -> None:
     assert wire_content(b"a\n.b\r\n..c\rd") == b"a\r\n..b\r\n...c\r\nd\r\n.\r\n"
     assert wire_content(b".\r\n") == b"..\r\n.\r\n"
+
+
+async def test_reply_reader_splits_replies_however_the_bytes_arrive() -> None:
+    """Several replies in one read, one reply over several reads, multi-line replies."""
+    import asyncio
+
+    from qjm_jupyter_server.notify.pipelining import ReplyReader
+
+    reader = ReplyReader(asyncio.Protocol())
+    reader.data_received(b"250 2.1.0 OK\r\n250-first\r\n25")
+    reader.data_received(b"0 second\r\n354 End data with <CR><LF>.<CR><LF>\r\n")
+    got = [await reader.reply(1) for _ in range(3)]
+    assert [(r.code, r.message) for r in got] == [(250, "2.1.0 OK"), (250, "first\nsecond"), (354, "End data with <CR><LF>.<CR><LF>")]
+    assert reader.idle
+    reader.data_received(b"not a reply\r\n")
+    with pytest.raises(Exception, match="Malformed"):
+        await reader.reply(1)
+    assert not reader.idle

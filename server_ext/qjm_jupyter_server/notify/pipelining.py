@@ -302,7 +302,7 @@ class Pipeline:
         in_flight: list[Envelope] = []
         try:
             opening = await self._take(take, outcomes, size)
-            while ready is not None or opening is not None:
+            while ready is not None or opening is not None or reset:  # a last RSET leaves the session clean
                 group = [ready.payload] if ready is not None else []
                 if reset:
                     group.append(b"RSET\r\n")

@@ -177,8 +177,8 @@ class Sender(Drainer):
         self.sessions_opened += 1
         return _Session(smtp)
 
-    def _envelope(self, row: Notification) -> Envelope | None:
-        """The message to send for a row, or None when it cannot be built (settled later)."""
+    def _envelope(self, row: Notification) -> Envelope:
+        """The message to send for a row (raises when it cannot be built)."""
         msg = build_message(self._open(row), self.settings.mail_from, self.clock.now_ms())
         sender = envelope_from(self.settings.mail_from)
         raw, utf8 = flatten(msg, sender, [row.to_addr])
@@ -219,7 +219,6 @@ class Sender(Drainer):
             except Exception as exc:  # noqa: BLE001 - a bad address or header is permanent
                 await self._settle(row, Outcome(False, f"cannot build message: {exc}"[:300]))
                 continue
-            assert env is not None
             unsendable = self._unsendable(smtp, env)
             if unsendable is not None:
                 await self._settle(row, unsendable)
@@ -286,11 +285,16 @@ class Sender(Drainer):
 
         try:
             async with Pipeline(session.smtp, self.settings.smtp_timeout, self._overall_timeout) as pipe:
-                await pipe.run(take, done)
+                await pipe.run(take, done)  # raises only PipelineBroken for the session's failures
         except PipelineBroken as broken:
             rows: list[Notification] = [e.key for e in broken.unacknowledged]  # type: ignore[misc]
-            await self._lost(queue, rows, resent, broken.cause, classify(broken.cause))
+            outcome = classify(broken.cause)
+            if not outcome.connection:  # a refused RSET, a garbled reply: the session failed, not the messages
+                outcome = Outcome(True, f"SMTP session failed: {outcome.reason}"[:300], connection=True)
+            await self._lost(queue, rows, resent, broken.cause, outcome)
             return False
+        except aiosmtplib.SMTPServerDisconnected as exc:  # gone before the first group
+            raise _ConnectionDown(classify(exc)) from exc
         return True
 
     async def _lost(
