@@ -236,7 +236,11 @@ class Sender(Drainer):
                 if session is None or not session.smtp.is_connected or session.messages >= self.per_connection:
                     await self._close(session)
                     session = None
-                    session = await self._connect()  # _ConnectionDown: the rows stay queued
+                    held = queue.popleft()  # so that no other worker leaves this connection with nothing to send
+                    try:
+                        session = await self._connect()  # _ConnectionDown: the rows stay queued
+                    finally:
+                        queue.appendleft(held)  # taken back below, before any await
                 if self.pipelining and pipelining.offered(session.smtp):
                     ok = await self._send_pipelined(session, queue, resent)
                 else:
