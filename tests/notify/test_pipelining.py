@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 
 from qjm_jupyter_server.notify.pipelining import wire_content
-from tests.fixtures.smtp import SMTPTestServer
+from tests.fixtures.smtp import SMTPTestServer, serve
 from tests.fixtures.tcp_proxy import DelayProxy
 
 MIN = 60_000
@@ -27,12 +27,7 @@ async def states(store) -> dict[str, int]:
 def relay(request, tmp_path, smtp_ca) -> Iterator[SMTPTestServer]:
     """A pipelining relay: plain, or STARTTLS with AUTH (trustme CA, verified)."""
     mode = request.param
-    server = SMTPTestServer(tmp_path, mode=mode, auth=mode != "none", ca=smtp_ca if mode != "none" else None)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve(SMTPTestServer(tmp_path, mode=mode, auth=mode != "none", ca=smtp_ca if mode != "none" else None))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 import trustme
 
 from qjm_jupyter_server.notify.outcomes import GIVE_UP_MS
-from tests.fixtures.smtp import SMTPTestServer, _serve
+from tests.fixtures.smtp import SMTPTestServer, serve
 
 MIN = 60_000
 
@@ -24,17 +24,17 @@ def relay_pipelining(request) -> bool:
 
 @pytest.fixture
 def smtp_server(tmp_path, relay_pipelining) -> Iterator[SMTPTestServer]:
-    yield from _serve(SMTPTestServer(tmp_path, mode="none", pipelining=relay_pipelining))
+    yield from serve(SMTPTestServer(tmp_path, mode="none", pipelining=relay_pipelining))
 
 
 @pytest.fixture
 def smtp_server_starttls(tmp_path, smtp_ca, relay_pipelining) -> Iterator[SMTPTestServer]:
-    yield from _serve(SMTPTestServer(tmp_path, mode="starttls", auth=True, ca=smtp_ca, pipelining=relay_pipelining))
+    yield from serve(SMTPTestServer(tmp_path, mode="starttls", auth=True, ca=smtp_ca, pipelining=relay_pipelining))
 
 
 @pytest.fixture
 def smtp_server_tls(tmp_path, smtp_ca, relay_pipelining) -> Iterator[SMTPTestServer]:
-    yield from _serve(SMTPTestServer(tmp_path, mode="tls", auth=True, ca=smtp_ca, pipelining=relay_pipelining))
+    yield from serve(SMTPTestServer(tmp_path, mode="tls", auth=True, ca=smtp_ca, pipelining=relay_pipelining))
 
 
 async def states(store) -> dict[str, int]:
