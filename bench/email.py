@@ -13,7 +13,7 @@ own per-message cost dominates. Figures are messages per second through the whol
 (claim, render headers, SMTP, mark sent), and the ratios.
 
     python -m bench.email [--emails 1000] [--mail-concurrency 2] [--smtp-security starttls|tls|none]
-                          [--mail-rtt-ms 20] [--mail-link-emails 200]
+                          [--mail-rtt-ms 20] [--mail-link-emails 200] [--mail-rounds 1]
 
 `--mail-rtt-ms` repeats the legs through `DelayProxy` (tests/fixtures/tcp_proxy.py), a
 local TCP proxy adding that round trip: over a real link each SMTP command and TLS
@@ -137,14 +137,27 @@ def _ratio(leg: dict[str, Any], base: dict[str, Any]) -> float | None:
 
 
 async def _legs(d: Path, label: str, n: int, args: argparse.Namespace, rtt: float = 0.0) -> dict[str, Any]:
+    """The three legs, in alternating rounds (`--mail-rounds`); each keeps its best round,
+    so a burst of load from elsewhere on the machine does not decide a ratio."""
     c, sec = args.mail_concurrency, args.smtp_security
-    single = await _leg(d, f"{label}single", n, c, 1, sec, rtt)
-    reused = await _leg(d, f"{label}reused", n, c, 100, sec, rtt)
-    piped = await _leg(d, f"{label}pipelined", n, c, 100, sec, rtt, pipelining=True)
+    legs = {
+        "connection_per_message": dict(per_connection=1, pipelining=False),
+        "reused_connections": dict(per_connection=100, pipelining=False),
+        "pipelined": dict(per_connection=100, pipelining=True),
+    }
+    best: dict[str, dict[str, Any]] = {}
+    rounds: dict[str, list[float | None]] = {name: [] for name in legs}
+    for r in range(max(1, args.mail_rounds)):
+        for name, how in legs.items():
+            got = await _leg(d, f"{label}{name}-{r}", n, c, how["per_connection"], sec, rtt, pipelining=how["pipelining"])
+            rounds[name].append(got["msgs_per_s"])
+            if name not in best or (got["msgs_per_s"] or 0) > (best[name]["msgs_per_s"] or 0):
+                best[name] = got
+    single, reused, piped = best["connection_per_message"], best["reused_connections"], best["pipelined"]
+    for name, leg in best.items():
+        leg["rounds_msgs_per_s"] = rounds[name]
     return {
-        "connection_per_message": single,
-        "reused_connections": reused,
-        "pipelined": piped,
+        **best,
         "speedup": _ratio(reused, single),  # reused, one reply at a time, vs one connection per message
         "pipelined_speedup": _ratio(piped, single),
         "pipelined_vs_reused": _ratio(piped, reused),
@@ -182,6 +195,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mail-rtt-ms", type=float, default=20.0,
                         help="also measure both legs through a local proxy adding this round trip (0: skip)")
     parser.add_argument("--mail-link-emails", type=int, default=200, help="notifications per leg over the link")
+    parser.add_argument("--mail-rounds", type=int, default=1, help="alternating rounds of the legs; each keeps its best")
 
 
 if __name__ == "__main__":  # `python -m bench.email`: the shared runner, this benchmark only
