@@ -189,3 +189,20 @@ async def test_reply_reader_splits_replies_however_the_bytes_arrive() -> None:
     with pytest.raises(Exception, match="Malformed"):
         await reader.reply(1)
     assert not reader.idle
+
+
+async def test_relay_that_stops_answering_mid_burst_leaves_the_unacknowledged_unsent(relay, make_sender, enqueue, outbox_store, clock):
+    rows = await enqueue(6)
+    relay.stall_next(3.0, skip=2)  # takes the 3rd message, answers after the client gave up
+    sender = make_sender(relay.settings(), smtp_timeout=0.5)
+    assert await sender.drain_once() == 6
+    assert await states(outbox_store) == {"pending": 4, "sent": 2, "failed": 0}
+    pending = [n for n in await outbox_store.list_notifications(None, 10, 0) if n.state == "pending"]
+    assert {n.to_addr for n in pending} == {r.to_addr for r in rows[2:]}
+    assert all("timed out" in (n.last_error or "") or "stopped" in (n.last_error or "") for n in pending)
+    assert received_by(relay)["user2@example.org"] == 1  # taken, but its 250 was never read: not marked sent
+    clock.advance(1 * MIN)
+    assert await sender.drain_once() == 4
+    got = received_by(relay)
+    assert set(got) == {r.to_addr for r in rows} and {a for a, k in got.items() if k > 1} <= {"user2@example.org"}
+    assert await states(outbox_store) == {"pending": 0, "sent": 6, "failed": 0}
