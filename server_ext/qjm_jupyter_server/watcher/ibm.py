@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import logging
 import re
+import ssl
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -28,11 +29,10 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-import httpx
-
 from qjm_jupyter.statuses import UnknownStatus, normalize_status
 
 from ..settings import Settings
+from .http import HTTPClient, HTTPError, Response, Timeout
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def parse_job(data: Any) -> IBMJobState:
     )
 
 
-def _error_text(response: httpx.Response) -> str:
+def _error_text(response: Response) -> str:
     """A short, secret-free description of an error body (IBM Cloud or IAM shape)."""
     try:
         body = response.json()
@@ -223,27 +223,27 @@ def _error_text(response: httpx.Response) -> str:
 
 
 class IBMClient:
-    """One per server: a shared connection pool, a bounded number of requests in flight, a token cache."""
+    """One per server: keep-alive connections (watcher/http.py), a bounded number of requests in flight, a token cache."""
 
     def __init__(
         self,
         settings: Settings,
         *,
         clock: Callable[[], float] = time.monotonic,
-        transport: httpx.AsyncBaseTransport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         max_pages: int = MAX_PAGES,
         token_cache_size: int = TOKEN_CACHE_SIZE,
     ) -> None:
         self.settings = settings
         self.calls: Counter[str] = Counter()  # "iam", "list", "get": for benchmarks and tests
         self._clock = clock
-        self._transport = transport
+        self._ssl_context = ssl_context  # None: certifi's bundle, as httpx used (tests pass a trustme CA)
         self._max_pages = max_pages
         self._cache_size = token_cache_size
         self._tokens: OrderedDict[str, _Token] = OrderedDict()
         self._exchanges: dict[str, asyncio.Future[str]] = {}
         self._semaphore = asyncio.Semaphore(max(1, settings.ibm_concurrency))
-        self._http: httpx.AsyncClient | None = None
+        self._http: HTTPClient | None = None
 
     # -- public API ---------------------------------------------------------------------
     async def pending_jobs(self, api_key: str, instance: str) -> dict[str, IBMJobState]:
@@ -304,22 +304,25 @@ class IBMClient:
         self._tokens.clear()
 
     # -- transport ----------------------------------------------------------------------
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self) -> HTTPClient:
         if self._http is None:
             s = self.settings
-            timeout = httpx.Timeout(connect=s.ibm_connect_timeout, read=s.ibm_read_timeout, write=s.ibm_read_timeout, pool=s.ibm_read_timeout)
-            limits = httpx.Limits(max_connections=max(1, s.ibm_concurrency), max_keepalive_connections=max(1, s.ibm_concurrency))
-            self._http = httpx.AsyncClient(timeout=timeout, limits=limits, transport=self._transport, follow_redirects=False)
+            self._http = HTTPClient(
+                connect_timeout=s.ibm_connect_timeout, read_timeout=s.ibm_read_timeout,
+                max_idle=max(1, s.ibm_concurrency), ssl_context=self._ssl_context,
+            )
         return self._http
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _send(self, method: str, url: str, **kwargs: Any) -> Response:
         async with self._semaphore:
             try:
                 return await self._client().request(method, url, **kwargs)
-            except httpx.TimeoutException as exc:
-                raise IBMError("transient", f"IBM did not answer in time ({type(exc).__name__})") from None
-            except httpx.TransportError as exc:
-                raise IBMError("transient", f"cannot reach IBM ({type(exc).__name__})") from None
+            except Timeout as exc:
+                raise IBMError("transient", f"IBM did not answer in time ({exc.phase} timeout)") from None
+            except HTTPError as exc:
+                raise IBMError("transient", f"cannot reach IBM ({type(exc).__name__}: {exc})") from None
+            except ValueError as exc:  # a URL or header value we refuse to send (no request was made)
+                raise IBMError("protocol", str(exc)) from None
 
     # -- IAM ----------------------------------------------------------------------------
     async def _bearer(self, api_key: str) -> tuple[str, bool]:
@@ -345,7 +348,7 @@ class IBMClient:
         response = await self._send(
             "POST",
             self.settings.ibm_iam_url.rstrip("/") + "/identity/token",
-            data={"grant_type": IAM_GRANT_TYPE, "apikey": api_key},
+            form={"grant_type": IAM_GRANT_TYPE, "apikey": api_key},
             headers={"Accept": "application/json"},
         )
         if response.status_code != 200:
@@ -396,12 +399,12 @@ class IBMClient:
                 raise IBMError("protocol", f"IBM Quantum sent a body that is not JSON ({what})", status=200) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _classify(self, response: httpx.Response, who: str, *, iam: bool = False) -> IBMError:
+    def _classify(self, response: Response, who: str, *, iam: bool = False) -> IBMError:
         code = response.status_code
         detail = _error_text(response)
         message = f"{who} answered {code}" + (f": {detail}" if detail else "")
         if code == 429:
-            return IBMError("rate_limited", message, status=code, retry_after=parse_retry_after(response.headers.get("Retry-After")))
+            return IBMError("rate_limited", message, status=code, retry_after=parse_retry_after(response.headers.get("retry-after")))
         if code >= 500:
             return IBMError("transient", message, status=code)
         if code in (400, 401, 403) and iam:
