@@ -212,10 +212,10 @@ class _Connection(asyncio.Protocol):
     def _parse(self, eof: bool) -> Response | None:
         while self._head is None:
             end = self._buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._buf) > MAX_HEADER_BYTES:
-                    raise ProtocolError("response headers too large")
+            if end < 0 and len(self._buf) <= MAX_HEADER_BYTES:
                 return None
+            if end < 0 or end > MAX_HEADER_BYTES:
+                raise ProtocolError("response headers too large")
             head = self._read_head(bytes(self._buf[:end]), end + 4)
             if head is not None:
                 self._head = head
