@@ -21,7 +21,7 @@ from typing import Any
 
 from .common import machine
 
-BENCHES = ["api", "logins", "stores", "watcher", "email", "channels", "kernel", "soak", "remote"]
+BENCHES = ["api", "logins", "stores", "watcher", "ibm_http", "email", "channels", "kernel", "soak", "remote"]
 EXTRA = ["scale"]  # run only when asked (`--scale` or `--only scale`): it takes long
 RESULTS = Path(__file__).resolve().parent / "results"
 

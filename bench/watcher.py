@@ -1,13 +1,17 @@
-"""Watcher benchmark: IBM calls and wall time per poll cycle, detection-to-email latency, RSS.
+"""Watcher benchmark: IBM calls, wall time and CPU per poll cycle, detection-to-email latency, RSS.
 
-`python -m bench.watcher` (or `python -m bench --only watcher`). In one process: the
-fake IBM API (tests/fakes/ibm_api.py, a thread, with a per-request latency), a real
-SQLite store in a temp dir, the real IBM client and the real Poller. Each user has
-their own instance, as in a group server. Beside it, the older design — one IAM
-exchange + one GET per job, sequentially — runs on a sample of jobs and is scaled up
-to the same job count for the ratio. "Email" is the outbox row's creation (the SMTP
-hop belongs to the email benchmark). RSS is this process's, fake included. No
-assertions: figures only.
+`python -m bench.watcher` (or `python -m bench --only watcher`). The fake IBM API
+(tests/fakes/ibm_api.py, with a per-request latency) runs in its own process by default
+(bench/fake_process.py), because real IBM's CPU is not the watcher's; `--watcher-fake
+thread` runs it in this process as before, where its handler threads share the GIL and
+the cores with the poller. Here: a real SQLite store in a temp dir, the real IBM client
+and the real Poller. Each user has their own instance, as in a group server. Beside it,
+the older design — one IAM exchange + one GET per job, sequentially — runs on a sample of
+jobs and is scaled up to the same job count for the ratio. "Email" is the outbox row's
+creation (the SMTP hop belongs to the email benchmark). `cpu_ms_per_call` is this
+process's CPU per IBM call (the fake's included when it is a thread here);
+`fake_cpu_ms_per_call` the fake process's own. RSS is this process's. No assertions:
+figures only.
 """
 
 from __future__ import annotations
