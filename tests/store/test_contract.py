@@ -555,6 +555,29 @@ async def test_expired_lease_is_stolen_and_old_owner_is_fenced(store: Store) -> 
     assert await store.release_poll_unit(mine.key, "new", {}) is False  # released already
 
 
+async def test_release_poll_units_in_one_write_each_fenced(store: Store) -> None:
+    for inst in ("crn:a", "crn:b", "crn:c"):
+        await store.touch_poll_unit("u1", inst, T0)
+    claimed = await store.claim_poll_units("w", T0, 1000, 10)
+    assert len(claimed) == 3
+    [stolen] = [u for u in claimed if u.key == "u1|crn:c"]
+    await store.release_poll_unit(stolen.key, "w", {})
+    assert len(await store.claim_poll_units("other", T0, 1000, 10)) == 1  # crn:c now leased by "other"
+    released = await store.release_poll_units("w", [
+        ("u1|crn:a", {"next_poll_at": T0 + 5000, "failures": 0, "last_error": None}),
+        ("u1|crn:b", {"next_poll_at": T0 + 7000, "failures": 2, "last_error": "transient: 503"}),
+        ("u1|crn:c", {"next_poll_at": T0 + 1, "failures": 9}),  # not ours any more: untouched
+    ])
+    assert released == 2
+    a, b, c = [await store.get_poll_unit(f"u1|crn:{x}") for x in "abc"]
+    assert a is not None and (a.lease_owner, a.lease_until, a.next_poll_at, a.failures) == (None, 0, T0 + 5000, 0)
+    assert b is not None and (b.lease_owner, b.next_poll_at, b.failures, b.last_error) == (None, T0 + 7000, 2, "transient: 503")
+    assert c is not None and (c.lease_owner, c.failures) == ("other", 0)
+    assert await store.release_poll_units("w", []) == 0
+    with pytest.raises(ValueError):
+        await store.release_poll_units("other", [("u1|crn:c", {"lease_owner": "me"})])  # only the release fields
+
+
 async def test_wake_user_units(store: Store) -> None:
     for inst in ("crn:a", "crn:b"):
         await store.touch_poll_unit("u1", inst, T0)

@@ -193,6 +193,12 @@ class Store(Protocol):
         """Fenced: apply changes (next_poll_at, failures, last_error, paused_reason) and drop
         the lease only if `owner` still holds it."""
 
+    async def release_poll_units(self, owner: str, releases: Sequence[tuple[str, Mapping[str, Any]]]) -> int:
+        """`release_poll_unit` for many units in one write (one transaction on SQLite, one
+        bulk write on Mongo), each fenced on its own; returns how many were released. The
+        poller releases a cycle's units together: one write per unit was a tenth of a
+        steady cycle's CPU at 1,000 units."""
+
     async def wake_user_units(self, user_id: str, now: int) -> int:
         """Clear paused_reason and make every unit of the user due now (key replaced)."""
 

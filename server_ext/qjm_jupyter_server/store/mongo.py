@@ -679,6 +679,17 @@ class MongoStore:
         return result.matched_count > 0
 
     @_guarded
+    async def release_poll_units(self, owner: str, releases: Sequence[tuple[str, Mapping[str, Any]]]) -> int:
+        ops = []
+        for key, changes in releases:
+            check_unit_changes(changes)
+            ops.append(UpdateOne({"_id": key, "lease_owner": owner}, {"$set": {**changes, "lease_owner": None, "lease_until": 0}}))
+        if not ops:
+            return 0
+        result = await self._c("poll_units").bulk_write(ops, ordered=False)
+        return result.matched_count
+
+    @_guarded
     async def wake_user_units(self, user_id: str, now: int) -> int:
         result = await self._c("poll_units").update_many(
             {"user_id": user_id}, {"$set": {"paused_reason": None, "next_poll_at": now}}

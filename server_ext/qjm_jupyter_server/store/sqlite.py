@@ -858,6 +858,19 @@ class SQLiteStore:
             > 0
         )
 
+    async def release_poll_units(self, owner: str, releases: Sequence[tuple[str, Mapping[str, Any]]]) -> int:
+        statements = []
+        for key, changes in releases:
+            check_unit_changes(changes)
+            clause, params = _set_clause({**changes, "lease_owner": None, "lease_until": 0})
+            statements.append((f"UPDATE poll_units SET {clause} WHERE key = ? AND lease_owner = ?", (*params, key, owner)))
+
+        def run(conn: sqlite3.Connection) -> int:
+            with _write(conn):
+                return sum(conn.execute(sql, params).rowcount for sql, params in statements)
+
+        return await self._call(run) if statements else 0
+
     async def wake_user_units(self, user_id: str, now: int) -> int:
         return await self._call(
             _exec_count,

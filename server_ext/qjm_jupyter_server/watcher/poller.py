@@ -103,6 +103,10 @@ class Poller:
         self.housekeeping = Housekeeping(store, lambda: self.settings, clock)
         self.throttle = Throttle(store, clock)
         self._sem: asyncio.Semaphore | None = None
+        # Leases handed back together (group commit): releases queue here while one write of
+        # the previous ones is in flight, so a cycle makes a few writes, not one per unit.
+        self._releases: list[tuple[str, dict[str, Any]]] = []
+        self._releasing: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -123,6 +127,9 @@ class Poller:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._task = self._cycle = None
+        if self._releasing is not None:  # leases already decided are still handed back
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._releasing
 
     def has_work(self) -> bool:
         """Jobs are being watched (a cached count, refreshed by the loop)."""
@@ -209,7 +216,7 @@ class Poller:
                 # A unit polled earlier in this cycle can be due again when the cycle is longer than
                 # poll_interval: hand its lease straight back, or it would sit out the whole lease.
                 for again in (u for u in claimed if u.key in seen):
-                    await self.store.release_poll_unit(again.key, self.owner, {})
+                    self._release(again.key, {})
                 if not units:
                     break
                 seen.update(u.key for u in units)
@@ -232,6 +239,8 @@ class Poller:
         finally:
             for task in inflight:
                 task.cancel()
+            if self._releasing is not None:
+                await asyncio.shield(self._releasing)  # a cycle ends with its leases handed back
         self.cycles += 1
         stats.duration_ms = (time.perf_counter() - started) * 1000
         self.last_stats = stats
@@ -247,8 +256,20 @@ class Poller:
             release = self._backoff(unit, "internal", f"internal error: {type(exc).__name__}", None)
         if release is None:
             return  # deleted
-        with contextlib.suppress(Exception):
-            await self.store.release_poll_unit(unit.key, self.owner, release)
+        self._release(unit.key, release)
+
+    def _release(self, key: str, changes: dict[str, Any]) -> None:
+        self._releases.append((key, changes))
+        if self._releasing is None or self._releasing.done():
+            self._releasing = asyncio.create_task(self._write_releases(), name="qjm-poll-release")
+
+    async def _write_releases(self) -> None:
+        while self._releases:
+            batch, self._releases = self._releases, []
+            try:
+                await self.store.release_poll_units(self.owner, batch)
+            except Exception:  # noqa: BLE001 - the leases run out by themselves; the units are polled then
+                log.warning("qjm: could not hand back %d poll leases; they expire on their own", len(batch), exc_info=True)
 
     def _next_poll(self, now: int) -> int:
         interval = self.settings.poll_interval
