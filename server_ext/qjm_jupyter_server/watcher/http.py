@@ -9,6 +9,12 @@ sys.path, on every request. This client does only what the IBM client needs, in 
 handful of Python calls per request: one write, one parse of the header block, the body
 by Content-Length or chunked (or until close), and the connection back to an idle list.
 
+Measured (`python -m bench --only ibm_http`: a 10-job listing, 8 in flight, the fake IBM
+API in its own process): CPU per call 0.16 ms here, 0.29 ms with aiohttp (llhttp's C
+parser, but a heavier request path) and 1.9-2.7 ms with httpx. aiohttp would also have
+added six packages (multidict, yarl, frozenlist, aiosignal, propcache, aiohappyeyeballs)
+for a client whose needs are this narrow.
+
 What it keeps from a full client, because the IBM client depends on it:
 - a connect timeout (TCP and TLS handshake) and a read timeout on every request, counted
   as inactivity: a server that stops sending for `read_timeout` seconds fails the request;
@@ -352,7 +358,7 @@ class HTTPClient:
                 import certifi
 
                 self._ssl = ssl.create_default_context(cafile=certifi.where())
-            except ImportError:  # pragma: no cover - certifi comes with httpx, a dependency
+            except ImportError:  # pragma: no cover - certifi is a dependency
                 self._ssl = ssl.create_default_context()
         return self._ssl
 
