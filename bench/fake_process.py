@@ -11,6 +11,7 @@ the set-up.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -102,7 +103,6 @@ class RemoteFake:
 
     def cpu_seconds(self) -> float:
         """CPU time the fake process has used (user + system), from /proc."""
-        fields = open(f"/proc/{self.pid}/stat").read().rsplit(")", 1)[1].split()
-        import os
-
+        with open(f"/proc/{self.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
