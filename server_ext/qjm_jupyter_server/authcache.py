@@ -1,12 +1,15 @@
 """Authentication without per-request work: verified tokens and their users, kept briefly.
 
-Every API request carries a JWT. Verifying its HMAC and reading its user from the store
-on every request was the largest fixed cost of a small request (a profile of `GET jobs`
-showed it next to the listing itself; on MongoDB the user read is a network round trip).
+Every API request carries a JWT, or (personal and Hub modes) a host identity such as
+`jupyter:<owner>`. Verifying the HMAC and reading the user from the store on every request
+was the largest fixed cost of a small request (a profile of `GET jobs` showed it next to
+the listing itself; on MongoDB the user read is a network round trip). A host identity's
+account is kept the same way: identity -> user id here, the user in the same entries.
 
 What makes a short cache safe here is that revocation is a *user* write: logout-all, a
 password change or reset, deactivation and deletion all change the user record
-(`token_version`, `is_active`) through the store. `UserWriteTap` wraps the store and drops
+(`token_version`, `is_active`) through the store, and linking an identity to another
+account rebinds it (`bind_identity`). `UserWriteTap` wraps the store and drops
 the cached user on each such write in this process, so a revocation takes effect on the
 next request. Another server process sharing the database is not told; its cached user
 expires after `USER_TTL_S`, which bounds how long a revoked token still works there.
@@ -61,6 +64,10 @@ class AuthCache:
         self._tokens: OrderedDict[str, TokenClaims] = OrderedDict()
         self._users: dict[str, _UserEntry] = {}
         self._generations: dict[str, int] = {}
+        self._identities: dict[str, str] = {}  # host identity -> user id (the user itself in _users)
+        # Bumped by every write: an identity read does not know its user id beforehand, so
+        # it is kept only when no write at all happened while it was in flight.
+        self._epoch = 0
 
     # -- tokens -------------------------------------------------------------------------------
     def claims(self, token: str) -> TokenClaims | None:
@@ -79,6 +86,7 @@ class AuthCache:
         """Forget every verified token and cached user (the token rules changed)."""
         self._tokens.clear()
         self._users.clear()
+        self._identities.clear()
 
     # -- users --------------------------------------------------------------------------------
     def generation(self, user_id: str) -> int:
@@ -104,6 +112,35 @@ class AuthCache:
         """A write to the user: drop the cached record and invalidate reads in flight."""
         self._users.pop(user_id, None)
         self._generations[user_id] = self.generation(user_id) + 1
+        self._epoch += 1
+
+    # -- host identities ------------------------------------------------------------------------
+    def epoch(self) -> int:
+        return self._epoch
+
+    def identity_user(self, identity: str) -> User | None:
+        """The fresh cached account bound to `identity`, or None (then read the store)."""
+        user_id = self._identities.get(identity)
+        if user_id is None:
+            return None
+        user = self.user(user_id)
+        if user is None:
+            del self._identities[identity]
+        return user
+
+    def remember_identity(self, identity: str, user: User, epoch: int) -> None:
+        """Keep a store read of `identity` made at `epoch`, unless a write came in between."""
+        if epoch != self._epoch:
+            return
+        if len(self._identities) >= self.max_tokens:
+            self._identities.clear()
+        self.remember_user(user, self.generation(user.id))
+        self._identities[identity] = user.id
+
+    def forget_identity(self, identity: str) -> None:
+        """The identity was (re)bound: its next request reads the store."""
+        self._identities.pop(identity, None)
+        self._epoch += 1
 
     def _drop_stale(self) -> None:
         now = self._monotonic()
@@ -157,6 +194,13 @@ class UserWriteTap:
             return await self._store.delete_user(user_id, now=now)  # type: ignore[no-any-return]
         finally:
             self._cache.forget(user_id)
+
+    async def bind_identity(self, identity: str, user_id: str, now: int, *, replace: bool = False) -> None:
+        self._cache.forget_identity(identity)
+        try:
+            await self._store.bind_identity(identity, user_id, now, replace=replace)
+        finally:
+            self._cache.forget_identity(identity)
 
 
 def tapped(store: Any) -> UserWriteTap:

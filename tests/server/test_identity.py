@@ -73,6 +73,64 @@ async def test_no_jupyter_identity_is_refused(api, headers: dict[str, str], qjm_
     assert await qjm_services.store.count_users() == 0
 
 
+class _Counting:
+    """Counts the store's identity reads (the one a host-authenticated request makes)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store, self.reads = store, 0
+        self._read = store.get_user_by_identity
+
+    async def __call__(self, identity: str) -> Any:
+        self.reads += 1
+        return await self._read(identity)
+
+
+async def test_a_host_identity_is_read_once_then_served_from_the_auth_cache(api, jupyter_token, qjm_services,
+                                                                             monkeypatch) -> None:
+    """Like a JWT's user, the host identity's account comes from authcache.py for its TTL."""
+    # a TTL no loaded machine outruns: the count below is then about the cache, not the clock
+    monkeypatch.setattr(qjm_services.store.cache, "ttl_s", 60.0)
+    assert (await api.get("me", headers=token_auth(jupyter_token))).status_code == 200  # created
+    counting = _Counting(qjm_services.store.wrapped)
+    monkeypatch.setattr(qjm_services.store.wrapped, "get_user_by_identity", counting)
+    for _ in range(6):
+        r = await api.get("jobs", headers=token_auth(jupyter_token))
+        assert r.status_code == 200, r.text
+    assert counting.reads <= 1, f"{counting.reads} identity reads for 6 requests within the cache's TTL"
+
+
+async def test_a_cached_host_identity_never_outlives_a_user_write(api, jupyter_token, make_user, qjm_services) -> None:
+    """Deactivation, deletion and identity linking show on the very next request (no TTL wait)."""
+
+    async def me() -> httpx.Response:
+        return await api.get("me", headers=token_auth(jupyter_token))
+
+    owner = (await me()).json()
+    assert (await me()).status_code == 200  # now cached
+    store = qjm_services.store
+    admin = await make_user()
+    await store.update_user(admin.id, {"is_admin": True})
+    r = await api.patch(f"admin/users/{owner['id']}", json={"is_active": False}, headers=admin.headers)
+    assert r.status_code == 200, r.text
+    r = await me()
+    assert r.status_code == 403 and r.json()["error"]["code"] == "deactivated", r.text
+    r = await api.patch(f"admin/users/{owner['id']}", json={"is_active": True}, headers=admin.headers)
+    assert r.status_code == 200, r.text
+    assert (await me()).json()["id"] == owner["id"]
+
+    # deletion: the deleted account is never acted as again (the identity starts afresh)
+    await store.delete_user(owner["id"], now=2)
+    r = await me()
+    assert r.status_code == 200 and r.json()["id"] != owner["id"], r.text
+
+    # linking (a confirmed address of another account) moves the identity: the next request is that account
+    other = await make_user()
+    assert (await me()).status_code == 200  # cached again
+    await store.bind_identity(f"jupyter:{server_owner()}", other.id, 3, replace=True)
+    r = await me()
+    assert r.status_code == 200 and r.json()["id"] == other.id, r.text
+
+
 async def test_an_invalid_qjm_jwt_is_not_excused_by_a_cookie(api, jupyter_token) -> None:
     r = await api.get("me", headers=token_auth(jupyter_token))  # sets Jupyter's login cookie
     assert r.status_code == 200 and api.cookies

@@ -19,6 +19,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+from ..authcache import tapped
 from ..clock import Clock
 from ..domain import Job, JobQuery, User, new_id
 from ..secrets import KeyRing
@@ -43,13 +44,25 @@ def has_address(user: User) -> bool:
 
 class IdentityBinder:
     def __init__(self, store: Store, settings: Settings, clock: Clock, keyring: KeyRing) -> None:
-        self.store, self.settings, self.clock, self.keyring = store, settings, clock, keyring
+        # The store behind the same tap as the accounts: one cache of users for JWTs and
+        # host identities, dropped by every user write and identity (re)binding.
+        tap = tapped(store)
+        self.store, self.cache = tap, tap.cache  # type: ignore[assignment]
+        self.settings, self.clock, self.keyring = settings, clock, keyring
 
     async def user_for(self, identity: str, host: HostUser) -> User:
-        """The account bound to `identity`, made on first use; host-vouched admin status is kept in sync."""
-        user = await self.store.get_user_by_identity(identity)
+        """The account bound to `identity`, made on first use; host-vouched admin status is kept in sync.
+
+        Asked on every host-authenticated request, so the account comes from the auth cache
+        while it is fresh (authcache.py: a deactivation, deletion or link shows at once)."""
+        user = self.cache.identity_user(identity)
         if user is None:
-            user = await self._first_use(identity, host)
+            epoch = self.cache.epoch()
+            user = await self.store.get_user_by_identity(identity)
+            if user is None:
+                user = await self._first_use(identity, host)
+            else:
+                self.cache.remember_identity(identity, user, epoch)
         if host.admin is not None and host.admin != user.is_admin:
             user = await self.store.update_user(user.id, {"is_admin": host.admin, "updated_at": self.clock.now_ms()}) or user
         return user
