@@ -452,7 +452,9 @@ class JobManagerClient:
         notify_default: list[str] | None = None,
         clear_ibm_quantum_token: bool = False,
     ) -> dict[str, Any]:
-        """Change the account; password/email changes need the current password (the held one by default)."""
+        """Change the account; password changes, and email changes of a password account, need the
+        current password (the held one by default). An account the host (Jupyter, JupyterHub)
+        authenticates has no password: its address changes without one."""
         body: dict[str, Any] = {}
         if password is not None:
             body["password"] = password
@@ -466,11 +468,12 @@ class JobManagerClient:
             body["default_instance"] = default_instance
         if notify_default is not None:
             body["notify_default"] = [normalize_status(s) for s in notify_default]
-        if (password is not None or email is not None):
-            current = current_password or self._password
-            if not current:
+        current = current_password or self._password
+        if password is not None or email is not None:
+            if current:
+                body["current_password"] = current
+            elif password is not None or self._token is not None:
                 raise QJMAuthError("changing the password or email needs current_password=")
-            body["current_password"] = current
         result = await self._call("PATCH", "me", json=body)
         if password is not None and self._password is not None:
             self._password = password

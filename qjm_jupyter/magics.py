@@ -55,8 +55,18 @@ def _on(value: str | None) -> list[str] | None:
     return [s.strip() for s in value.replace(";", ",").split(",") if s.strip()]
 
 
-def summary(result: dict[str, Any], email: str | None) -> str:
-    """'watching 3 jobs on ibm_torino; you will get an email at a@b.c on DONE, ERROR, CANCELLED'."""
+SET_ADDRESS = (
+    "set one with JobManagerClient().update_user_info(email='you@example.org') or in the qjm panel's Account "
+    "section, then follow the link mailed to it"
+)
+
+
+def summary(result: dict[str, Any], email: str | None, confirmed: bool = True) -> str:
+    """'watching 3 jobs on ibm_torino; you will get an email at a@b.c on DONE, ERROR, CANCELLED'.
+
+    `email` "" means the account has no address yet (a host identity's account starts
+    without one); `confirmed` False: the address waits for its emailed link.
+    """
     jobs = result.get("jobs", [])
     n = len(jobs)
     if n == 0:
@@ -74,11 +84,30 @@ def summary(result: dict[str, Any], email: str | None) -> str:
     merged = int(result.get("merged", 0))
     if merged:
         line += f" ({merged} already watched)"
-    if notify:
-        line += f"; you will get an email at {email or 'your address'} on {', '.join(notify)}"
+    if notify and email == "":
+        line += f"; no email address is set, so no mail will be sent: {SET_ADDRESS}"
+    elif notify and not confirmed:
+        line += f"; you will get an email at {email} on {', '.join(notify)} once you confirm it (follow the link mailed to it)"
+    elif notify:
+        line += f"; you will get an email at {email or 'your account address'} on {', '.join(notify)}"
     else:
         line += "; no email (empty notify list)"
     return line
+
+
+def account_address(client: JobManagerClient) -> tuple[str | None, bool]:
+    """(the address mail goes to, whether it is confirmed).
+
+    A password login knows its address. Under the host's identity (personal Jupyter, or
+    JupyterHub) the kernel never gave one, so the account is asked; None when it cannot be.
+    """
+    if client.email:
+        return client.email, True
+    try:
+        me = client.user_info()
+    except QJMError:
+        return None, True
+    return str(me.get("email") or ""), bool(me.get("is_verified"))
 
 
 @contextlib.contextmanager
@@ -156,7 +185,7 @@ class QJMMagics(Magics):
         client = get_client()
         with friendly_errors():
             result = client.register_job(jobs, _on(on), label=label, group=group)
-        print(summary(result, client.email))
+        print(summary(result, *account_address(client)))
         return result
 
     @magic_arguments()
