@@ -141,15 +141,25 @@ export class QJMApi {
         this._root = new URL(status.api_url, window.location.href).href;
         status = await this.status();
       }
-      if ((status.identity_source === 'jupyter' || status.identity_source === 'hub') && this._host === null) {
-        this._host = hostFetch;
-        this._expired = false;
-        this._sessionChanged.emit(true);
+      if (status.identity_source === 'jupyter' || status.identity_source === 'hub') {
+        this.useHostIdentity(hostFetch);
       }
     } catch {
       // leave the sign-in form in place
     }
     return this._host !== null;
+  }
+
+  /**
+   * The host has signed this page in (the web UI's shell says so): send requests through
+   * `hostFetch` from now on, with no qjm sign-in.
+   */
+  useHostIdentity(hostFetch: HostFetch): void {
+    if (this._host === null) {
+      this._host = hostFetch;
+      this._expired = false;
+      this._sessionChanged.emit(true);
+    }
   }
 
   /** Email of the signed-in account, as given at sign-in (the panel refreshes it from `me`). */

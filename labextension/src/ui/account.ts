@@ -77,7 +77,7 @@ export class AccountSection {
       this._keyForm(),
       full ? this._defaults() : null,
       full ? this._emailForm() : null,
-      full ? this._passwordForm() : null,
+      full && !api.hostIdentity ? this._passwordForm() : null, // the host signs this account in: no qjm password
       this._signOut(),
       this._error ? h('p', { className: 'qjm-form-error' }, this._error) : null,
       this._log.node,
@@ -303,6 +303,8 @@ export class AccountSection {
   }
 
   private _emailForm(): HTMLElement {
+    // An account the host signs in has no qjm password to ask for.
+    const needsPassword = !this.options.api.hostIdentity;
     const email = h('input', { type: 'email', id: 'qjm-new-email', className: 'qjm-input', autocomplete: 'email' });
     const current = h('input', {
       type: 'password',
@@ -316,8 +318,8 @@ export class AccountSection {
       h('h3', { className: 'qjm-section-title', id: 'qjm-email-title' }, 'Change email'),
       h('label', { className: 'qjm-label', for: 'qjm-new-email' }, 'New email address'),
       email,
-      h('label', { className: 'qjm-label', for: 'qjm-email-password' }, 'Current password'),
-      current,
+      needsPassword ? h('label', { className: 'qjm-label', for: 'qjm-email-password' }, 'Current password') : null,
+      needsPassword ? current : null,
       h(
         'div',
         { className: 'qjm-form-actions' },
@@ -327,12 +329,12 @@ export class AccountSection {
     form.addEventListener('submit', (e: Event) => {
       e.preventDefault();
       const value = email.value.trim();
-      if (!value || !current.value) {
+      if (!value || (needsPassword && !current.value)) {
         (value ? current : email).focus();
         return;
       }
       void this._save(
-        { email: value, current_password: current.value },
+        needsPassword ? { email: value, current_password: current.value } : { email: value },
         `Email changed. Confirm ${value} with the link we sent there.`
       );
     });

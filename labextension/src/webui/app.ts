@@ -30,9 +30,14 @@ const LIVE: Record<FeedState, string> = {
 };
 
 export class WebApp {
+  /**
+   * @param signOutUrl under the host's identity, where signing out goes (the host's
+   *   logout, which ends its session for this server); null: forget the qjm token.
+   */
   constructor(
     root: HTMLElement,
-    private readonly api: QJMApi
+    private readonly api: QJMApi,
+    private readonly signOutUrl: string | null = null
   ) {
     this.feed = new JobFeed(api);
     this.banner = new Banner(api, this.feed);
@@ -248,11 +253,19 @@ export class WebApp {
       signedIn
         ? h(
             'button',
-            { type: 'button', className: 'qjm-button qjm-button-small qjm-button-quiet', onClick: () => this.api.signOut() },
+            { type: 'button', className: 'qjm-button qjm-button-small qjm-button-quiet', onClick: () => this._signOut() },
             'Sign out'
           )
         : null
     );
+  }
+
+  private _signOut(): void {
+    if (this.api.hostIdentity && this.signOutUrl) {
+      window.location.assign(this.signOutUrl);
+    } else {
+      this.api.signOut();
+    }
   }
 
   /** Follow links to our own pages in place; everything else (IBM, new tabs) as usual. */

@@ -36,6 +36,7 @@ M = TypeVar("M", bound=BaseModel)
 MAX_BODY_BYTES = 1024 * 1024
 VERBS = ("get", "post", "put", "patch", "delete")
 STORE_RETRY_AFTER_S = 30
+_PENDING = object()  # the host's identity provider is still deciding who is calling
 log = logging.getLogger("qjm")
 
 
@@ -85,6 +86,7 @@ class QJMHandler(ExtensionHandlerMixin, APIHandler):
 
     _account: User | None = None
     auth_via: str | None = None  # which identity source recognised the request
+    _qjm_authenticating = False  # set once prepare() starts asking who is calling
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -103,15 +105,19 @@ class QJMHandler(ExtensionHandlerMixin, APIHandler):
         is the only credential when the identity source is `accounts`. Otherwise a
         cookie-authenticated unsafe request needs the `_xsrf` token, exactly as Jupyter
         requires (token-authenticated requests are exempt there too).
+
+        Under JupyterHub the identity provider asks this too, while it decides whether to
+        accept the service's cookie (before Jupyter knows the user): the Hub's rules then
+        apply, which also refuse a cookie-only `fetch` GET.
         """
-        if not hasattr(self, "_jupyter_current_user"):
+        if not self._qjm_authenticating:
             return None  # called by tornado before prepare(); prepare() calls again
         op = self.op
         if op is None or not op.auth:
             return None  # a public route (login, emailed links) never acts as the cookie's user
         if self.services.identity.source == "accounts" or self._facts().bearer_jwt is not None:
             return None
-        if self._jupyter_current_user is None:
+        if getattr(self, "_jupyter_current_user", _PENDING) is None:
             return None  # nothing ambient authenticated this request; it gets our 401
         return super().check_xsrf_cookie()
 
@@ -138,6 +144,7 @@ class QJMHandler(ExtensionHandlerMixin, APIHandler):
         return self.spec.get(self.request.method.lower()) if self.request.method else None
 
     async def prepare(self) -> None:  # type: ignore[override]
+        self._qjm_authenticating = True
         await super().prepare()
         if self._finished:
             return

@@ -9,6 +9,17 @@ The CSP is as strict as the verify/reset pages': the one script and the one styl
 load by nonce, nothing from another origin, API calls to this origin only. The qjm JWT
 lives in the page's memory and `sessionStorage`; `Referrer-Policy: no-referrer` keeps
 addresses out of any request.
+
+Under the host's identity (`jupyter`, `hub`) the page request itself may already be
+signed in (Jupyter's login cookie; the Hub OAuth cookie of this service). The shell then
+says so (`data-qjm-identity`), with the XSRF token the page's API calls must send (the
+cookie is ambient: Jupyter's rules, and the Hub's for a service, refuse a cookie-only
+unsafe request, and the Hub refuses a cookie-only `fetch`) and where signing out goes
+(the identity provider's `logout`, which drops that cookie). The web UI then has no
+sign-in form. As a JupyterHub service every page needs the Hub user: a request without
+one is sent through the Hub's OAuth (HubOAuth's state cookie and authorize redirect,
+completed at `<prefix>oauth_callback`), which ends on the Hub's login page for a
+browser that is not signed in to the Hub.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from jupyter_server.base.handlers import FileFindHandler
+from tornado import web
 
 from .. import webui
 from .base import QJMHandler
@@ -63,10 +75,32 @@ class WebUIHandler(_PageHandler):
             "base-uri 'none'"
         )
 
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if not self._finished and self.services.identity.source == "hub" and self._facts().host_user is None:
+            self.redirect(self.get_login_url())  # the Hub's OAuth, back to this page
+
+    def get_login_url(self) -> str:
+        """Where a browser signs in: a page redirects there (APIHandler's answer is a 403,
+        right for JSON). Under JupyterHub the identity provider wraps this to the Hub's
+        OAuth authorize URL with a fresh state cookie."""
+        return web.RequestHandler.get_login_url(self)
+
     def get(self, page: str | None = None) -> None:  # type: ignore[override]
         status, body = self.page((page or "").strip("/"))
         self.set_status(status)
         self.finish(body, set_content_type="text/html; charset=UTF-8")
+
+    def host_session(self) -> dict[str, str]:
+        """The shell's `data-qjm-*` facts when the host signed this page request in (else none)."""
+        if self.services.identity.source == "accounts" or self._facts().host_user is None:
+            return {}
+        token = self.xsrf_token  # sets the `_xsrf` cookie the API calls are checked against
+        return {
+            "identity": self.services.identity.source,
+            "xsrf": token.decode("ascii") if isinstance(token, bytes) else str(token),
+            "sign-out": f"{self.base_url}logout",
+        }
 
     def page(self, page: str) -> tuple[int, str]:
         """The shell of one page; 503 while the bundle is not built."""
@@ -90,13 +124,14 @@ class WebUIHandler(_PageHandler):
             else "<p>The qjm web UI is not built: run <code>jlpm build</code> in labextension/ "
             "or reinstall qjm-jupyter.</p>"
         )
+        host = "".join(f' data-qjm-{k}="{html.escape(v, quote=True)}"' for k, v in self.host_session().items())
         return (
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             '<meta name="referrer" content="no-referrer">\n'
             '<meta name="color-scheme" content="light dark">\n'
             f"<title>{html.escape(title)} · qjm</title>\n{head}</head>\n"
-            f'<body data-qjm-page="{page}" data-qjm-base-url="{base}">\n'
+            f'<body data-qjm-page="{page}" data-qjm-base-url="{base}"{host}>\n'
             f'<div id="qjm-app" class="qjm-app">{body}</div>\n</body>\n</html>\n'
         )
 
