@@ -3,7 +3,13 @@ beside a bare tornado JSON handler in the same server (the ceiling); a user's 1,
 listed by 8 clients (full and summary views); and the p99 of job lists while 20 bcrypt
 logins run, against the same p99 without logins.
 
-    python -m bench.api [--requests 400] [--bcrypt-rounds 12] [--baseline DIR]
+The host leg (`host`): a server whose identity source is `jupyter` (personal mode), where
+the request carries the Jupyter token and the qjm account is the one bound to the host
+identity; the same small listing with a qjm JWT in the same server, alternating with it,
+is its baseline (`c1.p50_ratio_host_vs_jwt`: 1.0 when a host-authenticated request costs
+no more than a JWT one).
+
+    python -m bench.api [--requests 400] [--bcrypt-rounds 12] [--baseline DIR] [--host-only]
 
 `--baseline DIR` runs the same workload against the server code in DIR (e.g. main,
 unpacked with `git archive main | tar -x -C DIR`) in the same run, alternating rounds,
@@ -139,11 +145,57 @@ async def _bench(base: str, args: argparse.Namespace) -> dict[str, Any]:
         return results
 
 
+async def _paired(client: httpx.AsyncClient, url: str, a: dict[str, str], b: dict[str, str], pairs: int) -> dict[str, Any]:
+    """One client, requests of `a` and `b` alternating (order swapped every pair), so load
+    drift on a shared machine falls on both alike; the figure is their p50 ratio."""
+    la: list[float] = []
+    lb: list[float] = []
+    for i in range(pairs):
+        for headers, out in ((a, la), (b, lb)) if i % 2 == 0 else ((b, lb), (a, la)):
+            t0 = time.perf_counter()
+            r = await client.get(url, headers=headers)
+            out.append(time.perf_counter() - t0)
+            r.raise_for_status()
+    sa, sb = summarize_ms(la), summarize_ms(lb)
+    return {"host": sa, "jwt": sb, "p50_ratio_host_vs_jwt": round(sa["p50_ms"] / sb["p50_ms"], 3)}
+
+
+async def _bench_host(base: str, jupyter_token: str, args: argparse.Namespace) -> dict[str, Any]:
+    """A small `GET jobs` (5 jobs, so authentication is a large part of it) as the host's user
+    (Jupyter token) and as a qjm JWT user of the same server, alternating; then 16 clients."""
+    api = base + "qjm/api/"
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        host = {"Authorization": f"token {jupyter_token}"}
+        email, password = "bench-host@example.org", "bench password 123"
+        await client.post(api + "auth/register", json={"email": email, "password": password})
+        r = await client.post(api + "auth/login", json={"email": email, "password": password})
+        r.raise_for_status()
+        jwt = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        jobs = [{"job_id": f"host-{i:04d}", "source": "local", "label": f"job {i}", "backend": "aer_simulator"} for i in range(50)]
+        for headers in (host, jwt):  # the host's account is made on its first request
+            (await client.post(api + "jobs", json={"jobs": jobs}, headers=headers)).raise_for_status()
+        url = api + "jobs?limit=5"
+        await _paired(client, url, host, jwt, 50)  # warm-up
+        out: dict[str, Any] = {"c1": await _paired(client, url, host, jwt, args.requests)}
+        n = max(args.requests, 64)
+        via_host = await _load(client, url, host, n, 16)
+        via_jwt = await _load(client, url, jwt, n, 16)
+        out["c16"] = {"host": via_host, "jwt": via_jwt, "rps_ratio_host_vs_jwt": round(via_host["rps"] / via_jwt["rps"], 3)}
+        return out
+
+
 def _measure(args: argparse.Namespace, code: Path | None) -> dict[str, Any]:
-    """One server (this tree's code, or the tree at `code`) in a fresh data dir."""
-    extra = ["--ServerApp.jpserver_extensions=bench.bare_ext=True"]
-    with qjm_server("qjm-bench-api-", extra, code=code, bcrypt_rounds=args.bcrypt_rounds, max_jobs_per_request=1000) as proc:
-        return asyncio.run(_bench(proc.url, args))
+    """One server (this tree's code, or the tree at `code`) in a fresh data dir, and one in
+    personal mode for the host leg."""
+    results: dict[str, Any] = {}
+    if not getattr(args, "host_only", False):
+        extra = ["--ServerApp.jpserver_extensions=bench.bare_ext=True"]
+        with qjm_server("qjm-bench-api-", extra, code=code, bcrypt_rounds=args.bcrypt_rounds, max_jobs_per_request=1000) as proc:
+            results = asyncio.run(_bench(proc.url, args))
+    with qjm_server("qjm-bench-api-host-", (), code=code, bcrypt_rounds=4, identity_source="jupyter") as proc:
+        results["host"] = asyncio.run(_bench_host(proc.url, proc.jupyter_token, args))
+    return results
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -156,11 +208,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         base.append(_measure(args, baseline))
         here.append(_measure(args, None))
     now, before = best_of(here), best_of(base)
-    ratios = {
-        "list1000_full_listings_per_s": round(now["list1000"]["full"]["listings_per_s"] / before["list1000"]["full"]["listings_per_s"], 2),
-        "c1_rps": round(now["c1"]["qjm"]["rps"] / before["c1"]["qjm"]["rps"], 2),
-        "c64_p99": round(now["c64"]["qjm"]["p99_ms"] / before["c64"]["qjm"]["p99_ms"], 2),
-    }
+    ratios: dict[str, Any] = {}
+    if "list1000" in now and "list1000" in before:
+        ratios.update({
+            "list1000_full_listings_per_s": round(now["list1000"]["full"]["listings_per_s"] / before["list1000"]["full"]["listings_per_s"], 2),
+            "c1_rps": round(now["c1"]["qjm"]["rps"] / before["c1"]["qjm"]["rps"], 2),
+            "c64_p99": round(now["c64"]["qjm"]["p99_ms"] / before["c64"]["qjm"]["p99_ms"], 2),
+        })
+    ratios["host_c1_p50"] = round(now["host"]["c1"]["host"]["p50_ms"] / before["host"]["c1"]["host"]["p50_ms"], 2)
+    ratios["host_c16_rps"] = round(now["host"]["c16"]["host"]["rps"] / before["host"]["c16"]["host"]["rps"], 2)
     return {"this_tree": now, "baseline": before, "baseline_dir": str(baseline), "rounds": len(here),
             "this_over_baseline": ratios}
 
@@ -170,6 +226,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bcrypt-rounds", type=int, default=12)
     parser.add_argument("--list-seconds", type=float, default=8.0, help="seconds per 1,000-job listing measurement")
     parser.add_argument("--api-rounds", type=int, default=2, help="alternating rounds with --baseline (best of)")
+    parser.add_argument("--host-only", action="store_true", help="only the host leg (personal-mode identity)")
 
 
 if __name__ == "__main__":  # `python -m bench.api`: the shared runner, this benchmark only
