@@ -80,14 +80,19 @@ async def _listings(client: httpx.AsyncClient, api: str, headers: dict[str, str]
     return {"listings_per_s": round(done / wall, 2), **summarize_ms(latencies), "bytes_per_job": round(nbytes / total)}
 
 
-async def _list_thousand(client: httpx.AsyncClient, api: str, args: argparse.Namespace) -> dict[str, Any]:
-    """A second user with 1,000 jobs; 8 clients list them whole: the largest page the server
-    accepts (500 on main, 1,000 here), full view, and the summary view where there is one."""
-    email, password = "bench1000@example.org", "bench password 123"
+async def _jwt_user(client: httpx.AsyncClient, api: str, email: str) -> dict[str, str]:
+    """Register and log in a qjm account; its `Authorization` header."""
+    password = "bench password 123"
     await client.post(api + "auth/register", json={"email": email, "password": password})
     r = await client.post(api + "auth/login", json={"email": email, "password": password})
     r.raise_for_status()
-    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def _list_thousand(client: httpx.AsyncClient, api: str, args: argparse.Namespace) -> dict[str, Any]:
+    """A second user with 1,000 jobs; 8 clients list them whole: the largest page the server
+    accepts (500 on main, 1,000 here), full view, and the summary view where there is one."""
+    headers = await _jwt_user(client, api, "bench1000@example.org")
     for start in range(0, 1000, 250):
         batch = [{"job_id": f"d{i:019d}", "source": "ibm", "instance": CRN, "backend": "ibm_brisbane",
                   "label": f"sweep point {i}"} for i in range(start, start + 250)]
@@ -109,10 +114,7 @@ async def _bench(base: str, args: argparse.Namespace) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         email, password = "bench@example.org", "bench password 123"
-        await client.post(api + "auth/register", json={"email": email, "password": password})
-        r = await client.post(api + "auth/login", json={"email": email, "password": password})
-        r.raise_for_status()
-        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        headers = await _jwt_user(client, api, email)
         jobs = [{"job_id": f"bench-{i:04d}", "source": "local", "label": f"job {i}", "backend": "aer_simulator"} for i in range(50)]
         (await client.post(api + "jobs", json={"jobs": jobs}, headers=headers)).raise_for_status()
         listing = await client.get(api + "jobs?limit=50", headers=headers)
@@ -167,11 +169,7 @@ async def _bench_host(base: str, jupyter_token: str, args: argparse.Namespace) -
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         host = {"Authorization": f"token {jupyter_token}"}
-        email, password = "bench-host@example.org", "bench password 123"
-        await client.post(api + "auth/register", json={"email": email, "password": password})
-        r = await client.post(api + "auth/login", json={"email": email, "password": password})
-        r.raise_for_status()
-        jwt = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        jwt = await _jwt_user(client, api, "bench-host@example.org")
         jobs = [{"job_id": f"host-{i:04d}", "source": "local", "label": f"job {i}", "backend": "aer_simulator"} for i in range(50)]
         for headers in (host, jwt):  # the host's account is made on its first request
             (await client.post(api + "jobs", json={"jobs": jobs}, headers=headers)).raise_for_status()
