@@ -71,3 +71,17 @@ async def test_unknown_pages_and_api_routes_still_404(site: httpx.AsyncClient) -
     assert (await site.get("qjm/jobs/a/b")).status_code == 404
     r = await site.get("qjm/api/nope")
     assert r.status_code == 404 and r.json()["error"]["code"]
+
+
+async def test_a_page_the_host_signed_in_carries_the_host_session(site: httpx.AsyncClient, jp_serverapp) -> None:  # noqa: ANN001
+    """Personal mode: a page request Jupyter authenticated tells the bundle so (no qjm sign-in),
+    with the XSRF token its cookie-borne API calls must send; an anonymous one does not."""
+    anonymous = await site.get("qjm/jobs/j_0123")
+    assert "data-qjm-identity" not in anonymous.text and "data-qjm-xsrf" not in anonymous.text
+    token = jp_serverapp.identity_provider.token
+    r = await site.get("qjm/jobs/j_0123", headers={"Authorization": f"token {token}"})
+    assert r.status_code == 200
+    assert 'data-qjm-identity="jupyter"' in r.text
+    xsrf = re.search(r'data-qjm-xsrf="([^"]+)"', r.text)
+    assert xsrf and r.cookies.get("_xsrf"), r.text  # the token, and the cookie it is checked against
+    assert f'data-qjm-sign-out="{jp_serverapp.base_url}logout"' in r.text
