@@ -10,6 +10,7 @@ nest_asyncio. httpx clients are bound to one loop, so there is one per loop.
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import os
 import threading
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from . import credentials
 from .discovery import parent_server, parent_server_url
 from .errors import QJMAuthError, QJMConnectionError, QJMError, QJMHTTPError
-from .formatting import JOB_COLUMNS, record, table
+from .formatting import CHANNEL_COLUMNS, JOB_COLUMNS, record, table
 from .jobs import flatten, iter_ids, registrations
 from .session import SESSION, Login
 from .statuses import normalize_status
@@ -102,6 +103,32 @@ def _seed_login(url: str, email: str | None, password: str | None, token: str | 
         if saved is not None and (email is None or email.lower() == saved.email.lower()):
             token, email = saved.token, email or saved.email
     return Login(url=url, email=email, password=password, token=token)
+
+
+class _Unset(enum.Enum):
+    """A keyword argument not given, where None means "turn off" (quiet hours, a label)."""
+
+    UNSET = "unset"
+
+
+UNSET = _Unset.UNSET
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The keyword arguments that were given: the fields a partial update sends."""
+    return {name: value for name, value in values.items() if value is not UNSET}
+
+
+def _channel_ref(channel: str | dict[str, Any]) -> str:
+    """A channel's id, from the id or from the dict `add_channel` / `all_channel_info` returned."""
+    ref = channel.get("id") if isinstance(channel, dict) else channel
+    if not isinstance(ref, str) or not ref or "/" in ref:
+        raise ValueError(f"not a channel id: {channel!r} (pass the 'id' from add_channel or all_channel_info)")
+    return ref
+
+
+def _statuses(values: list[str] | None) -> list[str] | None:
+    return None if values is None else [normalize_status(s) for s in values]
 
 
 class _InLogin:
@@ -630,3 +657,120 @@ class JobManagerClient:
         return await self._call("POST", "jobs/local/checkin", json={"job_ids": list(job_ids)})
 
     local_checkin = _blocking(local_checkin_async)
+
+    # -- notification channels (Apprise URLs) -------------------------------------------------------
+    async def all_channel_info_async(self) -> list[dict[str, Any]]:
+        """Your notification channels (`ChannelOut`): id, scheme, host, label, notify_status,
+        enabled. A channel's URL holds its secret, so the server never returns it."""
+        return list((await self._call("GET", "channels")).get("channels", []))
+
+    all_channel_info = _blocking(all_channel_info_async)
+
+    async def print_all_channel_info_async(self) -> None:
+        print(table(await self.all_channel_info_async(), CHANNEL_COLUMNS))
+
+    print_all_channel_info = _blocking(print_all_channel_info_async)
+
+    async def channel_info_async(self, channel: str | dict[str, Any]) -> dict[str, Any]:
+        """One channel, by id (or the dict `add_channel` returned)."""
+        return await self._call("GET", f"channels/{_channel_ref(channel)}")
+
+    channel_info = _blocking(channel_info_async)
+
+    async def add_channel_async(self, url: str, notify_status: list[str] | None = None, *,
+                                label: str | None = None) -> dict[str, Any]:
+        """Add a channel: an Apprise URL (`ntfys://ntfy.sh/my-topic`, `slack://T/B/C`,
+        `discord://id/token`, `jsons://host/path` for a JSON webhook, ...). It hears of
+        `notify_status` (default: the account's notify_default) and of group milestones.
+        The server refuses (422 on `url`) schemes that act on its own machine and hosts
+        on its own network."""
+        body: dict[str, Any] = {"url": url}
+        if notify_status is not None:
+            body["notify_status"] = _statuses(notify_status)
+        if label is not None:
+            body["label"] = label
+        return await self._call("POST", "channels", json=body)
+
+    add_channel = _blocking(add_channel_async)
+
+    async def update_channel_async(
+        self,
+        channel: str | dict[str, Any],
+        *,
+        url: str | _Unset = UNSET,
+        notify_status: list[str] | _Unset = UNSET,
+        label: str | None | _Unset = UNSET,
+        enabled: bool | _Unset = UNSET,
+    ) -> dict[str, Any]:
+        """Change a channel: only the arguments given change (`label=None` removes the label,
+        `enabled=False` pauses it, `url=` replaces the URL, checked like a new one)."""
+        body = _given(url=url, notify_status=notify_status, label=label, enabled=enabled)
+        if isinstance(body.get("notify_status"), list):
+            body["notify_status"] = _statuses(body["notify_status"])
+        return await self._call("PATCH", f"channels/{_channel_ref(channel)}", json=body)
+
+    update_channel = _blocking(update_channel_async)
+
+    async def delete_channel_async(self, channel: str | dict[str, Any]) -> None:
+        """Delete a channel (a delivery to it not yet sent fails with "the channel was deleted")."""
+        await self._call("DELETE", f"channels/{_channel_ref(channel)}")
+
+    delete_channel = _blocking(delete_channel_async)
+
+    async def test_channel_async(self, channel: str | dict[str, Any]) -> dict[str, Any]:
+        """Queue a test message to a channel (at most 5 an hour); see `channel_deliveries` for its fate."""
+        return await self._call("POST", f"channels/{_channel_ref(channel)}/test")
+
+    test_channel = _blocking(test_channel_async)
+
+    async def channel_deliveries_async(self, channel: str | dict[str, Any], *, limit: int = 50,
+                                       offset: int = 0) -> list[dict[str, Any]]:
+        """A channel's delivery log, newest first: each message's state (pending, sent,
+        failed), attempts and last error (why a message is late or failed)."""
+        page = await self._call("GET", f"channels/{_channel_ref(channel)}/deliveries",
+                                params={"limit": limit, "offset": offset})
+        return list(page.get("notifications", []))
+
+    channel_deliveries = _blocking(channel_deliveries_async)
+
+    # -- notification preferences and the delivery log -----------------------------------------------
+    async def delivery_log_async(self, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        """Every message queued for you (emails and channel deliveries), newest first."""
+        page = await self._call("GET", "notifications", params={"limit": limit, "offset": offset})
+        return list(page.get("notifications", []))
+
+    delivery_log = _blocking(delivery_log_async)
+
+    async def notification_preferences_async(self) -> dict[str, Any]:
+        """Your preferences: mail_stopped, time_zone, quiet_start/quiet_end,
+        quiet_breakthrough, digest_minutes (`PreferencesOut`)."""
+        return await self._call("GET", "notifications/preferences")
+
+    notification_preferences = _blocking(notification_preferences_async)
+
+    async def update_notification_preferences_async(
+        self,
+        *,
+        time_zone: str | None | _Unset = UNSET,
+        quiet_start: str | None | _Unset = UNSET,
+        quiet_end: str | None | _Unset = UNSET,
+        quiet_breakthrough: list[str] | _Unset = UNSET,
+        digest_minutes: int | _Unset = UNSET,
+        mail_stopped: bool | _Unset = UNSET,
+    ) -> dict[str, Any]:
+        """Change your preferences; only the arguments given change.
+
+        Quiet hours are local "HH:MM" times in `time_zone` (an IANA name), given together
+        (`quiet_start=None, quiet_end=None` turns them off); job mail is held during them
+        and sent as one summary when they end, except statuses in `quiet_breakthrough`.
+        `digest_minutes` N sends one summary mail per N minutes (1440: daily; 0: off).
+        `mail_stopped=False` turns job mail on again after the mails' "stop all" link.
+        Channels and group milestones are never held."""
+        body = _given(time_zone=time_zone, quiet_start=quiet_start, quiet_end=quiet_end,
+                      quiet_breakthrough=quiet_breakthrough, digest_minutes=digest_minutes,
+                      mail_stopped=mail_stopped)
+        if isinstance(body.get("quiet_breakthrough"), list):
+            body["quiet_breakthrough"] = _statuses(body["quiet_breakthrough"])
+        return await self._call("PUT", "notifications/preferences", json=body)
+
+    update_notification_preferences = _blocking(update_notification_preferences_async)

@@ -44,3 +44,12 @@ JOB_COLUMNS: tuple[tuple[str, str], ...] = (
     ("registered_at", "registered"),
     ("updated_at", "last change"),
 )
+
+CHANNEL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "id"),
+    ("label", "label"),
+    ("scheme", "scheme"),
+    ("host", "host"),
+    ("notify_status", "notify on"),
+    ("enabled", "enabled"),
+)

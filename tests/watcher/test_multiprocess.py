@@ -146,3 +146,43 @@ def test_three_servers_on_one_mongodb_send_each_mail_once(
         mails = job_mail(smtp_server, email)
         assert len(mails) == 8
         assert_one_mail_per_job(mails, ids[email])
+
+
+def test_two_servers_on_one_sqlite_file_send_each_group_milestone_once_per_channel(
+    start_qjm: Any, fake_ibm: Any, receiver: Any, tmp_path: Path
+) -> None:
+    """Two `jupyter qjm` processes share one SQLite file and one key ring; both poll and
+    both drain the outbox. A group of jobs runs and ends: each of the user's webhook
+    channels gets each job's message and each group milestone exactly once."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    env = qjm_env(shared, **settings_for(fake_ibm, smtp_host="", channel_allowed_hosts="127.0.0.1"))
+    procs = [start_qjm(data_dir=shared, env=env), start_qjm(data_dir=shared, env=env)]
+    headers = account(procs[0], fake_ibm.key(), fake_ibm.default_crn)
+    for path, statuses in (("/chat", ["RUNNING", "DONE", "ERROR"]), ("/phone", ["DONE", "ERROR"])):
+        r = httpx.post(procs[1].api + "channels", headers=headers, timeout=20,
+                       json={"url": f"json://{receiver.base}{path}", "notify_status": statuses})
+        assert r.status_code == 201, r.text
+    ids = [f"mpg-{i}" for i in range(6)]
+    for job_id in ids:
+        fake_ibm.add_job(job_id, "Queued")
+    r = httpx.post(procs[0].api + "jobs", headers=headers, timeout=20, json={
+        "jobs": [{"job_id": j, "notify_status": ["RUNNING", "DONE", "ERROR"], "group": "mp-sweep"} for j in ids]})
+    assert r.status_code == 201, r.text
+    wait_until(lambda: all(j["status"] == "QUEUED" for j in jobs_of(procs[1], headers).values()), "the first poll", procs)
+    fake_ibm.set_status(ids[0], "Running")
+    wait_until(lambda: any("first job running" in b["title"] for b in receiver.bodies("/chat")), "first running", procs)
+    for job_id in ids[:-1]:
+        fake_ibm.set_status(job_id, "Completed")
+    fake_ibm.set_status(ids[-1], "Failed", reason="boom")
+
+    def group_titles(path: str) -> list[str]:
+        return [b["title"] for b in receiver.bodies(path) if "group mp-sweep" in b["title"]]
+
+    wait_until(lambda: all("all 6" in " ".join(group_titles(p)) for p in ("/chat", "/phone")), "all final", procs)
+    time.sleep(3)  # two more poll cycles and sender pauses: a duplicate would arrive now
+    final = "[qjm] group mp-sweep: all 6 jobs finished (5 DONE, 1 ERROR)"
+    assert group_titles("/chat") == ["[qjm] group mp-sweep: first job running", final]
+    assert group_titles("/phone") == [final]
+    job_titles = [b["title"] for b in receiver.bodies("/phone") if "group" not in b["title"]]
+    assert len(job_titles) == len(set(job_titles)) == 6, job_titles

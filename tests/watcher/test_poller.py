@@ -17,13 +17,15 @@ from typing import Any
 import pytest
 
 from qjm_jupyter_server.clock import ManualClock
-from qjm_jupyter_server.domain import ActionToken, Job, Notification, User, new_id
+from qjm_jupyter_server.domain import ActionToken, Channel, Job, Notification, User, new_id
+from qjm_jupyter_server.notify.channel_sender import ChannelSender
 from qjm_jupyter_server.notify.messages import MessageFactory
 from qjm_jupyter_server.secrets import KeyRing
 from qjm_jupyter_server.settings import Settings
 from qjm_jupyter_server.store import Store, open_store
 from qjm_jupyter_server.watcher.ibm import IBMClient
 from qjm_jupyter_server.watcher.poller import CycleStats, Poller
+from tests.fixtures.receiver import Receiver
 from tests.fixtures.server import JWT_SECRET, fernet_key
 
 INTERVAL = 0.5  # seconds; the manual clock moves, nothing waits for it
@@ -258,6 +260,75 @@ async def test_group_milestones(world: World) -> None:
     # per-job mail too: g0 RUNNING, g1 RUNNING, g0 DONE, g1 ERROR
     assert len(await world.mail("job_status")) == 4
     assert [(await world.job(j)).watch_state for j in jobs] == ["final", "final"]
+
+
+async def test_group_milestones_reach_each_channel_once_even_in_quiet_hours(world: World, receiver: Receiver) -> None:
+    """Group milestones go to each of the user's channels that hears of the statuses behind
+    them (RUNNING for the first job running, a final status for all final), as single
+    messages through the outbox: not held by quiet hours or a digest, once per channel
+    even when two pollers share the store and the group step runs again."""
+    from qjm_jupyter_server.watcher.transitions import apply_observation
+
+    user = await world.user()
+    user = dataclasses.replace(user, quiet_start="00:00", quiet_end="23:59", digest_minutes=60)  # everything is held
+    await world.store.update_user(user.id, {"quiet_start": "00:00", "quiet_end": "23:59", "digest_minutes": 60})
+    now = world.clock.now_ms()
+
+    async def channel(cid: str, url: str, statuses: list[str], enabled: bool = True) -> None:
+        await world.store.create_channel(Channel(
+            id=cid, user_id=user.id, url_cipher=world.keyring.encrypt(user.id, url), scheme=url.split(":")[0],
+            host="127.0.0.1", created_at=now, updated_at=now, notify_status=statuses, enabled=enabled))
+
+    await channel("c_chat", f"json://{receiver.base}/chat", ["RUNNING", "DONE", "ERROR"])
+    await channel("c_phone", f"json://{receiver.base}/phone", ["DONE"])  # hears of the end only
+    await channel("c_off", f"json://{receiver.base}/off", ["RUNNING", "DONE"], enabled=False)
+    for n in range(3):
+        world.fake.add_job(f"gc{n}", "Queued")
+    jobs = [await world.watch(user, f"gc{n}", ["RUNNING", "DONE", "ERROR"], group="sweep") for n in range(3)]
+    second = Poller(world.store, world.keyring, world.messages, world.ibm, world.settings, world.clock, owner="test-second")
+    sender = ChannelSender(world.store, world.keyring,
+                           Settings(channel_allowed_hosts=("127.0.0.1",), channel_timeout=5.0), world.clock, "w-ch")
+
+    async def both_pollers() -> None:
+        world.clock.advance(int(INTERVAL * 1.2 * 1000))
+        await asyncio.gather(world.poller.run_cycle(), second.run_cycle())
+        while await sender.drain_once():
+            pass
+
+    def group_titles(path: str) -> list[str]:
+        return [b["title"] for b in receiver.bodies(path) if "group sweep" in b["title"]]
+
+    await both_pollers()
+    world.fake.set_status("gc0", "Running")
+    await both_pollers()
+    assert group_titles("/chat") == ["[qjm] group sweep: first job running"]
+    assert group_titles("/phone") == []  # it did not ask for RUNNING
+    world.fake.set_status("gc1", "Running")
+    world.fake.set_status("gc0", "Completed")
+    await both_pollers()
+    # The last two jobs end at once, each applied by its own "process" (message factory).
+    runs = [await world.job(j) for j in jobs[1:]]
+    other = MessageFactory(world.settings)
+    await asyncio.gather(
+        apply_observation(world.store, world.messages, user, runs[0], "ERROR", "boom", world.clock.now_ms()),
+        apply_observation(world.store, other, user, runs[1], "DONE", None, world.clock.now_ms()),
+    )
+    await both_pollers()
+    await both_pollers()  # cycles that find nothing new add nothing
+    final = "[qjm] group sweep: all 3 jobs finished (2 DONE, 1 ERROR)"
+    assert group_titles("/chat") == ["[qjm] group sweep: first job running", final]
+    assert group_titles("/phone") == [final]
+    assert receiver.bodies("/off") == []
+    [body] = [b for b in receiver.bodies("/phone") if b["title"] == final]
+    assert "DONE: 2" in body["message"] and "ERROR: 1" in body["message"] and "gc2" in body["message"]
+
+    log = {c: await world.store.list_notifications(user.id, 100, 0, channel_id=c) for c in ("c_chat", "c_phone")}
+    assert sorted((n.kind, n.state) for n in log["c_phone"] if n.kind == "group") == [("group", "sent")]
+    assert sorted((n.kind, n.state) for n in log["c_chat"] if n.kind == "group") == [("group", "sent")] * 2
+    # The emails: per-job mail is held (quiet hours, digest); the milestones are not.
+    mails = [n for n in await world.mail() if n.channel_id is None]
+    assert sorted(n.state for n in mails if n.kind == "group") == ["pending", "pending"]
+    assert {n.state for n in mails if n.kind == "job_status"} == {"held"}
 
 
 async def test_a_status_change_in_a_big_group_reads_a_bounded_number_of_jobs(

@@ -221,12 +221,11 @@ class MessageFactory:
             why=why,
         )
 
-    def group_milestone(
-        self, user: User, group: str, jobs: list[Job], milestone: Milestone, now: int,
-        *, total: int | None = None, counts: dict[str, int] | None = None,
-    ) -> Notification:
-        """`jobs` are the rows shown (the caller bounds them); `total` and `counts` cover
-        the whole group (default: just `jobs`). The email links to the rest."""
+    def _group_change(
+        self, user: User, group: str, jobs: list[Job], milestone: Milestone,
+        total: int | None, counts: dict[str, int] | None,
+    ) -> dict[str, Any]:
+        """What the email and every channel say about a group milestone: one dedupe key, one subject."""
         links = self.links()
         facts = [job_facts(j, links) for j in jobs]
         if counts is None:
@@ -239,20 +238,37 @@ class MessageFactory:
         else:
             summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
             headline = f"group {one_line(group, 80)}: all {total} jobs finished ({summary})"
+        return {
+            "dedupe_key": f"group:{user.id}:{group}:{milestone}",
+            "subject": headline,
+            "group": group,
+            "milestone": milestone,
+            "jobs": facts,
+            "counts": counts,
+            "total": total,
+            "more": max(0, total - len(facts)),
+            "manage_url": links.group(group),
+        }
+
+    def group_milestone(
+        self, user: User, group: str, jobs: list[Job], milestone: Milestone, now: int,
+        *, total: int | None = None, counts: dict[str, int] | None = None,
+    ) -> Notification:
+        """`jobs` are the rows shown (the caller bounds them); `total` and `counts` cover
+        the whole group (default: just `jobs`). The email links to the rest."""
         return self._compose(
-            template="group_milestone",
-            kind="group",
-            dedupe_key=f"group:{user.id}:{group}:{milestone}",
-            user=user,
-            subject=headline,
-            now=now,
-            group=group,
-            milestone=milestone,
-            jobs=facts,
-            counts=counts,
-            total=total,
-            more=max(0, total - len(facts)),
-            manage_url=links.group(group),
+            template="group_milestone", kind="group", user=user, now=now,
+            **self._group_change(user, group, jobs, milestone, total, counts),
+        )
+
+    def group_milestone_for_channel(
+        self, user: User, group: str, jobs: list[Job], milestone: Milestone, channel: Channel, now: int,
+        *, total: int | None = None, counts: dict[str, int] | None = None,
+    ) -> Notification:
+        """The milestone as one channel message (the email's key, made per channel)."""
+        return self._for_channel(
+            template="channel/group", kind="group", user=user, channel=channel, now=now,
+            **self._group_change(user, group, jobs, milestone, total, counts),
         )
 
     def key_invalid(self, user: User, now: int) -> Notification:

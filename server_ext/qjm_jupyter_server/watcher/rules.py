@@ -20,6 +20,7 @@ Choices (documented because each could go the other way):
 * Group milestones are sent in addition to per-job mail, and only when some job of
   the group asked for the statuses behind them (RUNNING for "first_running", any
   final status for "all_final"), so a group never mails about what nobody requested.
+  A channel hears of a milestone on the same terms: its own statuses include them.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ from ..domain import GroupSummary, Job, WatchState
 Milestone = Literal["first_running", "all_final"]
 
 RUNNING_RANK = ORDER["RUNNING"]
+
+# The statuses behind each milestone: a listener (the group's jobs, a channel) that asked
+# for none of them does not hear of it.
+MILESTONE_STATUSES: dict[Milestone, frozenset[str]] = {
+    "first_running": frozenset({"RUNNING"}),
+    "all_final": frozenset(FINAL_STATUSES),
+}
 
 
 @dataclass(frozen=True)
@@ -137,9 +145,14 @@ def summarize_group(job: Job, group_jobs: Sequence[Job]) -> GroupSummary:
         total=len(everyone),
         final_counts=final_counts(everyone),
         others_ran=any(has_run(j) for j in others),
-        wants_running="RUNNING" in requested,
-        wants_final=bool(requested & FINAL_STATUSES),
+        wants_running=hears_milestone(requested, "first_running"),
+        wants_final=hears_milestone(requested, "all_final"),
     )
+
+
+def hears_milestone(statuses: Iterable[str], milestone: Milestone) -> bool:
+    """Whether a listener asking for `statuses` hears of `milestone` (a channel's statuses)."""
+    return bool({normalize_status(s) for s in statuses} & MILESTONE_STATUSES[milestone])
 
 
 def group_milestones(decision: Decision, job: Job, group: GroupSummary) -> GroupOutcome:

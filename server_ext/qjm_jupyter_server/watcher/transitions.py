@@ -21,7 +21,7 @@ from ..notify.messages import MessageFactory
 from ..notify.schedule import hold_until
 from ..store import Store
 from ..store.records import capped_history
-from .rules import Decision, decide, group_milestones
+from .rules import Decision, decide, group_milestones, hears_milestone
 
 log = logging.getLogger("qjm.watcher")
 
@@ -163,19 +163,31 @@ async def _group_mail(
 ) -> None:
     """Group milestones are judged after the job's write, on the group as stored: from a
     summary of counts (a bounded number of store calls whatever the group's size) and,
-    only when a milestone is reached, at most GROUP_MAIL_ROWS jobs for the email."""
+    only when a milestone is reached, at most GROUP_MAIL_ROWS jobs for the messages.
+
+    A milestone goes by email (when mail may go) and to each enabled channel that hears
+    of the statuses behind it, as one message each: never held by quiet hours or a
+    digest. Each row's dedupe key names the group, the milestone and the channel, so two
+    processes that both see a milestone store it once per channel."""
     assert job.group is not None
     if d.ignored or not d.entered:
         return
     summary = await store.group_summary(user.id, job.group, job.id)
     outcome = group_milestones(d, job, summary)
-    if not outcome.milestones or not mail_ok:
+    if not outcome.milestones:
+        return
+    channels = [c for c in await store.list_channels(user.id) if c.enabled]
+    hearing = {m: [c for c in channels if hears_milestone(c.notify_status, m)] for m in outcome.milestones}
+    if not mail_ok and not any(hearing.values()):
         return
     shown = await store.list_jobs(JobQuery(user_id=user.id, group=job.group, limit=GROUP_MAIL_ROWS))
-    rows: list[Notification] = [
-        messages.group_milestone(user, job.group, shown, milestone, now, total=summary.total, counts=summary.final_counts)
-        for milestone in outcome.milestones
-    ]
+    whole = {"total": summary.total, "counts": summary.final_counts}
+    rows: list[Notification] = []
+    for milestone in outcome.milestones:
+        if mail_ok:
+            rows.append(messages.group_milestone(user, job.group, shown, milestone, now, **whole))
+        rows.extend(messages.group_milestone_for_channel(user, job.group, shown, milestone, c, now, **whole)
+                    for c in hearing[milestone])
     await store.enqueue(rows)
 
 
