@@ -4,8 +4,12 @@ summary through a real SQLite outbox and a real SMTP relay (aiosmtpd)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
 
 from qjm_jupyter_server.clock import ManualClock
 from qjm_jupyter_server.domain import Job
@@ -14,6 +18,8 @@ from qjm_jupyter_server.notify.schedule import digest_until, hold_until, quiet_u
 from qjm_jupyter_server.notify.sender import Sender
 from qjm_jupyter_server.settings import Settings
 from qjm_jupyter_server.watcher.transitions import apply_observation
+from tests.fixtures.receiver import Receiver
+from tests.watcher.test_e2e_mail import _true, cycles, job_mail, start, text_of, until
 
 from .conftest import a_user
 
@@ -99,3 +105,79 @@ async def test_quiet_hours_hold_mail_and_release_one_summary(outbox_store, smtp_
     while await sender.drain_once():
         pass
     assert len(smtp_server.messages) == 2  # once only
+
+
+# -- end to end: the running server, the fake IBM API, aiosmtpd and a webhook receiver ----------------
+@pytest.fixture
+def qjm_config(qjm_config: dict[str, Any], fake_ibm: Any, smtp_server: Any) -> dict[str, Any]:
+    qjm_config.update(smtp_server.settings())
+    qjm_config.update(ibm_iam_url=fake_ibm.base, ibm_api_url=fake_ibm.api_url, poll_interval=0.2,
+                      channel_allowed_hosts=["127.0.0.1"])
+    return qjm_config
+
+
+def hhmm(at: datetime) -> str:
+    return at.strftime("%H:%M")
+
+
+async def test_quiet_hours_and_digest_end_to_end(
+    qjm_services: Any, api: httpx.AsyncClient, make_user: Any, fake_ibm: Any, smtp_server: Any, receiver: Receiver
+) -> None:
+    """Preferences set through the API: during quiet hours a DONE mail is held, ERROR breaks
+    through, the group milestone email and every channel message go at once; turning quiet
+    hours off sends the held mail as one summary. A digest holds the same way."""
+    started = await start(qjm_services)
+    user = await make_user(ibm_quantum_token=fake_ibm.key(), default_instance=fake_ibm.default_crn)
+    now = datetime.now(timezone.utc)
+    r = await api.put("notifications/preferences", headers=user.headers, json={
+        "time_zone": "UTC", "quiet_start": hhmm(now - timedelta(hours=1)), "quiet_end": hhmm(now + timedelta(hours=2)),
+        "quiet_breakthrough": ["ERROR"]})
+    assert r.status_code == 200, r.text
+    r = await api.post("channels", headers=user.headers, json={"url": f"json://{receiver.base}/hook", "notify_status": ["DONE", "ERROR"]})
+    assert r.status_code == 201, r.text
+    for name in ("night-ok", "night-bad"):
+        fake_ibm.add_job(name, "Running")
+    r = await api.post("jobs", headers=user.headers, json={"jobs": [
+        {"job_id": n, "notify_status": ["DONE", "ERROR"], "group": "overnight"} for n in ("night-ok", "night-bad")]})
+    assert r.status_code == 201, r.text
+    await cycles(started, 2)
+    fake_ibm.set_status("night-ok", "Completed")
+    fake_ibm.set_status("night-bad", "Failed", reason="out of memory")
+
+    await until(lambda: _true(len(receiver.bodies("/hook")) >= 3), "every channel message at once")
+    await until(lambda: _true(len(job_mail(smtp_server.messages, user.email)) >= 2), "the ERROR and the group mail")
+    await cycles(started, 3)
+    subjects = sorted(m["Subject"] for m in job_mail(smtp_server.messages, user.email))
+    assert len(subjects) == 2 and "ERROR · night-bad" in subjects[0], subjects
+    assert subjects[1] == "[qjm] group overnight: all 2 jobs finished (1 DONE, 1 ERROR)"
+    titles = sorted(b["title"].split(" · ")[0] for b in receiver.bodies("/hook"))
+    assert titles == ["[qjm] DONE", "[qjm] ERROR", "[qjm] group overnight: all 2 jobs finished (1 DONE, 1 ERROR)"]
+    log = (await api.get("notifications", headers=user.headers)).json()["notifications"]
+    [held] = [n for n in log if n["state"] == "held"]
+    assert held["channel_id"] is None and "DONE · night-ok" in held["subject"]
+
+    r = await api.put("notifications/preferences", headers=user.headers, json={"quiet_start": None, "quiet_end": None})
+    assert r.status_code == 200, r.text
+    await until(lambda: _true(len(job_mail(smtp_server.messages, user.email)) >= 3), "the summary")
+    summary = job_mail(smtp_server.messages, user.email)[2]
+    assert summary["Subject"] == "[qjm] 1 job update: DONE"
+    assert "night-ok" in text_of(summary)
+    log = (await api.get("notifications", headers=user.headers)).json()["notifications"]
+    assert [n["state"] for n in log if n["id"] == held["id"]] == ["digested"]
+
+    # A daily digest holds the next change the same way, until it is turned off.
+    r = await api.put("notifications/preferences", headers=user.headers, json={"digest_minutes": 1440})
+    assert r.status_code == 200, r.text
+    fake_ibm.add_job("digest-1", "Running")
+    assert (await api.post("jobs", headers=user.headers, json={"job_id": "digest-1", "notify_status": ["DONE"]})).status_code == 201
+    await cycles(started, 2)
+    fake_ibm.set_status("digest-1", "Completed")
+    await until(lambda: _true(len(receiver.bodies("/hook")) >= 4), "the channel message (never held)")
+    await cycles(started, 3)
+    assert len(job_mail(smtp_server.messages, user.email)) == 3
+    r = await api.put("notifications/preferences", headers=user.headers, json={"digest_minutes": 0})
+    assert r.status_code == 200, r.text
+    await until(lambda: _true(len(job_mail(smtp_server.messages, user.email)) >= 4), "the digest")
+    assert "digest-1" in text_of(job_mail(smtp_server.messages, user.email)[3])
+    await cycles(started, 3)
+    assert len(job_mail(smtp_server.messages, user.email)) == 4  # once only
