@@ -81,6 +81,27 @@ def test_magics_in_a_real_kernel(account: Account, kernel_smtp, config_dir: Path
     assert creds["servers"][account.url]["email"] == account.email and "password" not in json.dumps(creds)
 
 
+def test_a_primitive_job_is_mailed_as_a_local_job_on_its_backend(account: Account, kernel_smtp, config_dir: Path, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12, end to end in a real kernel: a primitive job (qiskit's StatevectorSampler)
+    is watched by the kernel and mailed as a local simulator job on its primitive, never
+    as "Your IBM Quantum job" on "unknown backend"."""
+    out = run_notebook([
+        "%load_ext qjm_jupyter",
+        "from qiskit import QuantumCircuit\nfrom qiskit.primitives import StatevectorSampler\n"
+        "qc = QuantumCircuit(1); qc.h(0); qc.measure_all()\n"
+        "job = StatevectorSampler().run([qc])\n"
+        "%qjm_watch job --on DONE --label prim\n"
+        "job.result(); print(job.job_id())",
+    ], client_env(account, config_dir), monkeypatch, tmp_path)
+    job_id = out[1].strip().splitlines()[-1]
+    mails = wait_for_mail(kernel_smtp, lambda m: account.email in str(m["To"]) and job_id in body_text(m))
+    assert mails, [m["Subject"] for m in kernel_smtp.messages]
+    subject, text = str(mails[0]["Subject"]), body_text(mails[0])
+    assert subject == "[qjm] DONE · prim · StatevectorSampler", subject
+    assert "Your local simulator job prim is now DONE." in text and "Backend:  StatevectorSampler" in text, text
+    assert "IBM Quantum job" not in text and "unknown backend" not in text
+
+
 def test_load_ext_stays_light() -> None:
     """`%load_ext qjm_jupyter` imports no qiskit, tornado or jupyter_server (in a fresh interpreter)."""
     code = (

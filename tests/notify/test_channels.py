@@ -169,3 +169,24 @@ async def test_channels_end_to_end(
     assert (await api.delete(f"channels/{ntfy['id']}", headers=user.headers)).status_code == 204
     assert (await api.delete(f"channels/{ntfy['id']}", headers=user.headers)).status_code == 404
     await asyncio.sleep(0)
+
+
+def test_the_operators_scheme_list_is_enforced_by_a_running_server(start_qjm: Any) -> None:
+    """`QJM_CHANNEL_SCHEMES=ntfys` on a real `jupyter qjm`: a JSON webhook is refused (422 on
+    `url`, naming what is allowed), an ntfys channel on a public address is taken, and the
+    default refusal of the server's own network still holds."""
+    proc = start_qjm(channel_schemes="ntfys", require_verified_email="false")
+    email, password = "schemes@example.org", "correct horse battery"
+    r = httpx.post(proc.api + "auth/register", json={"email": email, "password": password}, timeout=20)
+    assert r.status_code == 202, r.text
+    token = httpx.post(proc.api + "auth/login", json={"email": email, "password": password}, timeout=20).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    r = httpx.post(proc.api + "channels", headers=headers, json={"url": "json://8.8.8.8/hook"}, timeout=20)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "url", r.text
+    assert "ntfys" in r.json()["error"]["message"]
+    r = httpx.post(proc.api + "channels", headers=headers, json={"url": "ntfys://8.8.8.8/topic"}, timeout=20)
+    assert r.status_code == 201 and r.json()["scheme"] == "ntfys", r.text
+    r = httpx.post(proc.api + "channels", headers=headers, json={"url": "ntfys://169.254.169.254/topic"}, timeout=20)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "url", r.text
+    listed = httpx.get(proc.api + "channels", headers=headers, timeout=20).json()["channels"]
+    assert [(c["scheme"], c["host"]) for c in listed] == [("ntfys", "8.8.8.8")]
