@@ -102,6 +102,36 @@ def test_a_primitive_job_is_mailed_as_a_local_job_on_its_backend(account: Accoun
     assert "IBM Quantum job" not in text and "unknown backend" not in text
 
 
+def test_cancel_job_from_a_notebook_reaches_the_kernel_that_runs_it(account: Account, kernel_smtp, config_dir: Path, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12, in a real kernel: `client.cancel_job(job)` on a local Aer job that has not
+    started yet goes to the server, the kernel's own watcher picks the request up at its
+    check-in, cancels the job and reports CANCELLED, and the CANCELLED mail goes out."""
+    out = run_notebook([
+        "%load_ext qjm_jupyter",
+        # A real Aer job waiting in a busy one-worker executor: not started, so it can be cancelled.
+        "import threading\nfrom concurrent.futures import ThreadPoolExecutor\n"
+        "from qiskit import QuantumCircuit\nfrom qiskit_aer import AerSimulator\nfrom qiskit_aer.jobs import AerJob\n"
+        "gate = threading.Event(); executor = ThreadPoolExecutor(max_workers=1); executor.submit(gate.wait, 120)\n"
+        "qc = QuantumCircuit(1); qc.h(0); qc.measure_all(); sim = AerSimulator()\n"
+        "job = AerJob(sim, 'aer-nb-cancel', sim._execute_circuits_job, circuits=[qc], parameter_binds=None,\n"
+        "             run_options={}, executor=executor)\n"
+        "job.submit()\n"
+        "%qjm_watch job --on CANCELLED --label stuck",
+        "import time\nfrom qjm_jupyter import JobManagerClient\nclient = JobManagerClient()\n"
+        "deadline = time.monotonic() + 60\n"
+        "while client.job_info(job)['last_poll_at'] is None and time.monotonic() < deadline: time.sleep(0.2)\n"
+        "print(client.cancel_job(job)['state'])",
+        "deadline = time.monotonic() + 60\n"
+        "while client.job_info(job)['status'] != 'CANCELLED' and time.monotonic() < deadline: time.sleep(0.2)\n"
+        "print(job.status().name, client.job_info(job)['status'])\n"
+        "gate.set(); executor.shutdown(wait=False)",
+    ], client_env(account, config_dir), monkeypatch, tmp_path)
+    assert out[2].strip() == "requested", out
+    assert out[3].strip() == "CANCELLED CANCELLED", out
+    mails = wait_for_mail(kernel_smtp, lambda m: account.email in str(m["To"]) and "CANCELLED · stuck" in str(m["Subject"]))
+    assert len(mails) == 1, [m["Subject"] for m in kernel_smtp.messages]
+
+
 def test_load_ext_stays_light() -> None:
     """`%load_ext qjm_jupyter` imports no qiskit, tornado or jupyter_server (in a fresh interpreter)."""
     code = (
