@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_core.application import JupyterApp
@@ -73,10 +74,21 @@ class QJMCommand(JupyterApp):
             await services.store.close()
 
 
-async def rotate_keys(services: Services) -> tuple[int, list[str]]:
-    """Returns (rotated, ids of users whose key no configured key opens)."""
+@dataclass
+class Rotation:
+    """What rotate-keys did: secrets re-encrypted, and those no configured key opens."""
+
+    keys: int = 0
+    channels: int = 0
+    broken_keys: list[str] = field(default_factory=list)  # user ids
+    broken_channels: list[str] = field(default_factory=list)  # channel ids
+
+
+async def rotate_keys(services: Services) -> Rotation:
+    """Re-encrypt every secret the key ring holds: IBM API keys and channel URLs (a
+    channel's URL carries its webhook token), so dropping an old key loses neither."""
     store, keyring = services.store, services.keyring
-    rotated, broken = 0, []
+    done = Rotation()
     offset = 0
     while True:
         users = await store.list_users(PAGE, offset)
@@ -84,36 +96,49 @@ async def rotate_keys(services: Services) -> tuple[int, list[str]]:
             break
         offset += len(users)
         for user in users:
-            if not user.ibm_key_cipher:
-                continue
-            try:
-                cipher = keyring.rotate(user.id, user.ibm_key_cipher)
-            except UndecryptableKey:
-                broken.append(user.id)
-                continue
-            await store.update_user(user.id, {"ibm_key_cipher": cipher})
-            rotated += 1
-    return rotated, broken
+            if user.ibm_key_cipher:
+                try:
+                    cipher = keyring.rotate(user.id, user.ibm_key_cipher)
+                except UndecryptableKey:
+                    done.broken_keys.append(user.id)
+                else:
+                    await store.update_user(user.id, {"ibm_key_cipher": cipher})
+                    done.keys += 1
+            for channel in await store.list_channels(user.id):
+                try:
+                    cipher = keyring.rotate(user.id, channel.url_cipher)
+                except UndecryptableKey:
+                    done.broken_channels.append(channel.id)
+                else:
+                    await store.update_channel(channel.id, user.id, {"url_cipher": cipher})
+                    done.channels += 1
+    return done
 
 
 class RotateKeysApp(QJMCommand):
     name = "rotate-keys"
     description = (
-        "Re-encrypt every stored IBM API key with the first key of token_keys. Put the new Fernet key first in "
-        "c.QJMServerApp.token_keys / QJM_TOKEN_KEYS (keep the old ones after it), run this, then remove the old keys."
+        "Re-encrypt every stored IBM API key and channel URL with the first key of token_keys. Put the new Fernet "
+        "key first in c.QJMServerApp.token_keys / QJM_TOKEN_KEYS (keep the old ones after it), run this, then remove "
+        "the old keys."
     )
 
     async def run(self, services: Services) -> int:
-        rotated, broken = await rotate_keys(services)
-        print(f"rotated {rotated} stored IBM API key(s) to the newest key")
-        if broken:
+        done = await rotate_keys(services)
+        print(f"rotated {done.keys} stored IBM API key(s) and {done.channels} channel URL(s) to the newest key")
+        if done.broken_keys:
             print(
-                f"{len(broken)} key(s) could not be decrypted with the configured token_keys "
-                f"(users: {', '.join(broken)}); they were left unchanged",
+                f"{len(done.broken_keys)} key(s) could not be decrypted with the configured token_keys "
+                f"(users: {', '.join(done.broken_keys)}); they were left unchanged",
                 file=sys.stderr,
             )
-            return 1
-        return 0
+        if done.broken_channels:
+            print(
+                f"{len(done.broken_channels)} channel URL(s) could not be decrypted with the configured token_keys "
+                f"(channels: {', '.join(done.broken_channels)}); they were left unchanged",
+                file=sys.stderr,
+            )
+        return 1 if done.broken_keys or done.broken_channels else 0
 
 
 class CreateAdminApp(QJMCommand):

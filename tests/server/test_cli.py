@@ -68,6 +68,32 @@ async def test_rotate_keys(make_user, qjm_services, qjm_config, qjm_data_dir):
         assert new_only.decrypt(user.id, cipher).startswith("qjmtestkey-")
 
 
+async def test_rotate_keys_re_encrypts_channel_urls(api, make_user, qjm_services, qjm_config, qjm_data_dir):
+    """Channel URLs are encrypted with the key ring like IBM keys, so rotate-keys carries them
+    to the new key too: after the old key is dropped, channels still deliver."""
+    users = [await make_user(), await make_user(ibm_quantum_token=ibm_key())]
+    ids = []
+    for n, user in enumerate(users):
+        r = await api.post("channels", headers=user.headers, json={"url": f"json://8.8.8.8/hook{n}?+X-Token=t{n}"})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    new_key = fernet_key()
+    code, out, err = await jupyter_qjm(qjm_config, f"{new_key};{OLD_KEY}", "rotate-keys")
+    assert code == 0, err
+    assert "rotated 1 stored IBM API key(s) and 2 channel URL(s)" in out, out
+    new_only = KeyRing.load_or_create(qjm_data_dir, JWT_SECRET, new_key)
+    old_only = KeyRing.load_or_create(qjm_data_dir, JWT_SECRET, OLD_KEY)
+    for n, (user, channel_id) in enumerate(zip(users, ids)):
+        channel = await qjm_services.store.get_channel(channel_id, user.id)
+        assert new_only.decrypt(user.id, channel.url_cipher) == f"json://8.8.8.8/hook{n}?+X-Token=t{n}"
+        with pytest.raises(UndecryptableKey):
+            old_only.decrypt(user.id, channel.url_cipher)
+
+    # a channel no configured key opens is reported and left as it is
+    code, out, err = await jupyter_qjm(qjm_config, fernet_key(), "rotate-keys")
+    assert code == 1 and "could not be decrypted" in err and "channel" in err, err
+
+
 async def test_create_admin(api, make_user, qjm_services, qjm_config):
     user = await make_user()
     r = await api.get("admin/users", headers=user.headers)
