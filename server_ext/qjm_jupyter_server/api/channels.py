@@ -17,7 +17,7 @@ class ChannelIn(BaseModel):
         description="An Apprise URL: ntfys://ntfy.sh/topic, slack://T/B/C, discord://id/token, jsons://host/path, ..."
     )
     label: Text(100) | None = None  # type: ignore[valid-type]
-    notify_status: StatusList | None = Field(default=None, description="Statuses this channel hears of; defaults to your notify_default.")
+    notify_status: StatusList | None = Field(default=None, description="Statuses this channel hears of (and the group milestones behind them: RUNNING for the first job running, a final status for all jobs final); defaults to your notify_default.")
 
 
 class ChannelPatch(BaseModel):

@@ -181,13 +181,15 @@ async def _group_mail(
     if not mail_ok and not any(hearing.values()):
         return
     shown = await store.list_jobs(JobQuery(user_id=user.id, group=job.group, limit=GROUP_MAIL_ROWS))
-    whole = {"total": summary.total, "counts": summary.final_counts}
+    total, counts = summary.total, summary.final_counts  # the whole group; `shown` is bounded
     rows: list[Notification] = []
     for milestone in outcome.milestones:
         if mail_ok:
-            rows.append(messages.group_milestone(user, job.group, shown, milestone, now, **whole))
-        rows.extend(messages.group_milestone_for_channel(user, job.group, shown, milestone, c, now, **whole)
-                    for c in hearing[milestone])
+            rows.append(messages.group_milestone(user, job.group, shown, milestone, now, total=total, counts=counts))
+        rows.extend(
+            messages.group_milestone_for_channel(user, job.group, shown, milestone, c, now, total=total, counts=counts)
+            for c in hearing[milestone]
+        )
     await store.enqueue(rows)
 
 
