@@ -181,3 +181,14 @@ async def test_quiet_hours_and_digest_end_to_end(
     assert "digest-1" in text_of(job_mail(smtp_server.messages, user.email)[3])
     await cycles(started, 3)
     assert len(job_mail(smtp_server.messages, user.email)) == 4  # once only
+
+    # A summary is job mail too: RFC 8058 one-click stops the account's notification mail.
+    digest = job_mail(smtp_server.messages, user.email)[3]
+    assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "Stop notifications for this job" not in text_of(digest) and "Stop all notification email: " in text_of(digest)
+    one_click = digest["List-Unsubscribe"][1:-1].replace("http://qjm.test/", str(api.base_url).removesuffix("qjm/api/"))
+    async with httpx.AsyncClient(timeout=20, follow_redirects=False) as provider:
+        r = await provider.post(one_click, content=b"List-Unsubscribe=One-Click",
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and r.json()["scope"] == "account", r.text
+    assert (await api.get("notifications/preferences", headers=user.headers)).json()["mail_stopped"] is True

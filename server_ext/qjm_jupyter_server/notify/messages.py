@@ -72,8 +72,12 @@ class MessageFactory:
         to_addr: str | None = None,
         job_id: str | None = None,
         unsubscribe_url: str | None = None,
+        one_click_url: str | None = None,
         **context: Any,
     ) -> Notification:
+        """`unsubscribe_url` stops one job: the List-Unsubscribe header and the footer's
+        "stop notifications for this job" line. `one_click_url` is a header-only one-click
+        link for mail about many jobs (a summary: it stops the account's notification mail)."""
         subject = one_line(f"[qjm] {subject}")
         links = self.links()
         ctx: dict[str, Any] = {
@@ -98,7 +102,7 @@ class MessageFactory:
             html=render(tdir, f"{template}.html.j2", ctx),
             created_at=now,
             job_id=job_id,
-            unsubscribe_url=unsubscribe_url,
+            unsubscribe_url=unsubscribe_url or one_click_url,
         )
 
     # -- account mail -------------------------------------------------------------------------
@@ -214,6 +218,7 @@ class MessageFactory:
             kind="digest",
             dedupe_key=f"digest:{user.id}:{held[0].id}:{len(held)}",
             user=user,
+            one_click_url=self.stop_all_url(user),  # RFC 8058: a summary is job mail, about many jobs
             subject=f"{len(held)} job update{'s' if len(held) != 1 else ''}: " + ", ".join(
                 one_line(i["subject"].split(" · ")[0], 20) for i in items[:5]) + ("…" if len(items) > 5 else ""),
             now=now,
