@@ -124,3 +124,41 @@ async def test_preferences_validate_and_round_trip(api: httpx.AsyncClient, make_
         assert r.status_code == 422 and r.json()["error"]["field"] == field, (body, r.text)
     r = await api.put("notifications/preferences", headers=user.headers, json={"quiet_start": None, "quiet_end": None})
     assert r.status_code == 200 and r.json()["quiet_start"] is None and r.json()["time_zone"] == "Europe/Zurich"
+
+
+async def test_a_group_mails_one_click_stops_that_group(
+    qjm_services: Any, api: httpx.AsyncClient, make_user: Any, fake_ibm: Any, smtp_server: Any
+) -> None:
+    """A group milestone email is job mail about a group: its RFC 8058 one-click stops the
+    notifications of that group's jobs (and of no other job)."""
+    started = await start(qjm_services)
+    user = await make_user(ibm_quantum_token=fake_ibm.key(), default_instance=fake_ibm.default_crn)
+    for name in ("grp-a", "grp-b", "solo"):
+        fake_ibm.add_job(name, "Queued")
+    r = await api.post("jobs", headers=user.headers, json={"jobs": [
+        {"job_id": "grp-a", "notify_status": ["RUNNING", "DONE"], "group": "night run"},
+        {"job_id": "grp-b", "notify_status": ["RUNNING", "DONE"], "group": "night run"},
+        {"job_id": "solo", "notify_status": ["DONE"]}]})
+    assert r.status_code == 201, r.text
+    fake_ibm.set_status("grp-a", "Running")
+    await until(lambda: _true(any("first job running" in m["Subject"] for m in job_mail(smtp_server.messages, user.email))),
+                "the group's first-running mail")
+    group_mail = next(m for m in job_mail(smtp_server.messages, user.email) if "first job running" in m["Subject"])
+    assert group_mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    one_click = on_test_server(api, group_mail["List-Unsubscribe"][1:-1])
+    async with httpx.AsyncClient(timeout=20, follow_redirects=False) as provider:
+        page = await provider.get(one_click)
+        assert page.status_code == 200 and "Stop all notifications about group night run?" in page.text
+        r = await provider.post(one_click, content=b"List-Unsubscribe=One-Click",
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and r.json()["scope"] == "group", r.text
+    jobs = {j["job_id"]: j for j in (await api.get("jobs", headers=user.headers)).json()["jobs"]}
+    assert (jobs["grp-a"]["notify_status"], jobs["grp-b"]["notify_status"], jobs["solo"]["notify_status"]) == ([], [], ["DONE"])
+
+    before = len(job_mail(smtp_server.messages, user.email))
+    for name in ("grp-a", "grp-b", "solo"):
+        fake_ibm.set_status(name, "Completed")
+    await until(lambda: _true(len(job_mail(smtp_server.messages, user.email)) > before), "solo's DONE mail")
+    await cycles(started, 4)
+    later = [m["Subject"] for m in job_mail(smtp_server.messages, user.email)[before:]]
+    assert len(later) == 1 and "solo" in later[0], later  # nothing more about the stopped group

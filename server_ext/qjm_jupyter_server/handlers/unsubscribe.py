@@ -21,7 +21,7 @@ from .pages import _PageHandler
 
 
 class StoppedOut(BaseModel):
-    scope: str = Field(description="job: that job's notifications stopped | account: all notification email stopped")
+    scope: str = Field(description="job: that job's notifications stopped | group: those of every job of that group | account: all notification email stopped")
     message: str
 
 

@@ -4,7 +4,8 @@ RFC 8058 one-click unsubscribe POSTs to the `List-Unsubscribe` URL with no cooki
 no credentials, so the URL itself must say what to stop and prove we made it. A token is
 `base64url(kind:id).base64url(HMAC-SHA256(key, kind:id)[:15])`: nothing to store per
 mail, and nobody can make one for another job or account without the server's key.
-Kinds: "j" stops one job's notifications, "a" stops all notification mail of an account.
+Kinds: "j" stops one job's notifications, "g" those of one group of jobs (id `user_id:group`),
+"a" stops all notification mail of an account.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import urlencode
 
 from ..errors import InvalidInput
 
-StopKind = Literal["j", "a"]
+StopKind = Literal["j", "g", "a"]
 SIG_BYTES = 15
 STOP_PATH = "qjm/unsubscribe"
 
@@ -72,6 +73,6 @@ class StopLinks:
         if not hmac.compare_digest(self._sig(payload), sig):
             raise bad
         kind, _, ident = payload.partition(":")
-        if kind not in ("j", "a") or not ident:
+        if kind not in ("j", "g", "a") or not ident:
             raise bad
         return StopTarget(kind, ident)  # type: ignore[arg-type]

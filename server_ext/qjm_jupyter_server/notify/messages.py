@@ -55,6 +55,10 @@ class MessageFactory:
         """One-click stop for one job's notifications (List-Unsubscribe)."""
         return self.stops.url(self.base_url, "j", job.id)
 
+    def stop_group_url(self, user: User, group: str) -> str:
+        """One-click stop for the notifications of one group's jobs (a milestone mail's List-Unsubscribe)."""
+        return self.stops.url(self.base_url, "g", f"{user.id}:{group}")
+
     def stop_all_url(self, user: User) -> str:
         """The footer link: stop all notification mail of the account, after a confirmation page."""
         return self.stops.url(self.base_url, "a", user.id)
@@ -77,7 +81,7 @@ class MessageFactory:
     ) -> Notification:
         """`unsubscribe_url` stops one job: the List-Unsubscribe header and the footer's
         "stop notifications for this job" line. `one_click_url` is a header-only one-click
-        link for mail about many jobs (a summary: it stops the account's notification mail)."""
+        link for mail about many jobs (a group's: it stops that group; a summary's: the account's mail)."""
         subject = one_line(f"[qjm] {subject}")
         links = self.links()
         ctx: dict[str, Any] = {
@@ -262,7 +266,7 @@ class MessageFactory:
         """`jobs` are the rows shown (the caller bounds them); `total` and `counts` cover
         the whole group (default: just `jobs`). The email links to the rest."""
         return self._compose(
-            template="group_milestone", kind="group", user=user, now=now,
+            template="group_milestone", kind="group", user=user, now=now, one_click_url=self.stop_group_url(user, group),
             **self._group_change(user, group, jobs, milestone, total, counts),
         )
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..clock import Clock
-from ..domain import User
+from ..domain import Job, JobQuery, User
 from ..errors import InvalidInput, NotFound, QJMError
 from ..store import Store
 from .facts import one_line
@@ -21,9 +21,12 @@ from .links import StopLinks, StopTarget
 from .schedule import valid_zone
 
 
+GROUP_PAGE = 500  # jobs read per page when stopping a group
+
+
 @dataclass(frozen=True)
 class Stopped:
-    scope: str  # "job" | "account"
+    scope: str  # "job" | "group" | "account"
     message: str
 
 
@@ -31,8 +34,23 @@ class StopService:
     def __init__(self, store: Store, links: StopLinks, clock: Clock) -> None:
         self.store, self.links, self.clock = store, links, clock
 
+    async def _group_jobs(self, target: StopTarget) -> tuple[str, list[Job]]:
+        """The group named by a "g" target (`user_id:group`) and its jobs, oldest pages first."""
+        user_id, _, group = target.id.partition(":")
+        jobs: list[Job] = []
+        while True:
+            page = await self.store.list_jobs(JobQuery(user_id=user_id, group=group, limit=GROUP_PAGE, offset=len(jobs)))
+            jobs.extend(page)
+            if len(page) < GROUP_PAGE:
+                return group, jobs
+
     async def _target(self, token: str) -> tuple[StopTarget, str]:
         target = self.links.parse(token)
+        if target.kind == "g":
+            group, jobs = await self._group_jobs(target)
+            if not jobs:
+                raise NotFound("this group has no watched jobs any more, so it sends nothing", field="token")
+            return target, f"group {one_line(group, 80)}"
         if target.kind == "j":
             job = await self.store.get_job(target.id)
             if job is None:
@@ -46,8 +64,8 @@ class StopService:
     async def describe(self, token: str) -> Stopped:
         """What the link would stop (for the confirmation page); changes nothing."""
         target, what = await self._target(token)
-        if target.kind == "j":
-            return Stopped("job", f"Stop all notifications about {what}?")
+        if target.kind in ("j", "g"):
+            return Stopped("job" if target.kind == "j" else "group", f"Stop all notifications about {what}?")
         return Stopped("account", f"Stop all job notification email to {what}?")
 
     async def confirmation(self, token: str) -> tuple[str, bool]:
@@ -66,6 +84,12 @@ class StopService:
         if target.kind == "j":
             await self.store.update_job(target.id, None, {"notify_status": [], "updated_at": now})
             return Stopped("job", f"You will get no more notifications about {what}.")
+        if target.kind == "g":
+            _, jobs = await self._group_jobs(target)
+            for job in jobs:
+                if job.notify_status:
+                    await self.store.update_job(job.id, job.user_id, {"notify_status": [], "updated_at": now})
+            return Stopped("group", f"You will get no more notifications about {what}.")
         user = await self.store.get_user(target.id)
         if user is not None and user.mail_stopped_at is None:
             await self.store.update_user(target.id, {"mail_stopped_at": now, "updated_at": now})
