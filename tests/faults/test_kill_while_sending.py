@@ -21,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +67,6 @@ def wait_until(check: Callable[[], bool], what: str, procs: list[QJMProcess]) ->
         time.sleep(0.05)
 
 
-def job_subjects(smtp: SMTPTestServer, email: str) -> list[str]:
-    return [str(m["Subject"]) for m in smtp.messages if email in (m["To"] or "") and "Confirm your email" not in str(m["Subject"])]
-
-
 def outbox(db: Path) -> list[tuple[str, str]]:
     conn = sqlite3.connect(db)
     try:
@@ -93,6 +90,75 @@ def token_of(subject: str, ids: list[str]) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
+@dataclass
+class Burst:
+    """Where a burst is observed: what reached the far end (subjects or titles, in order),
+    the burst's outbox rows (subject, state), and requests the far end holds unanswered."""
+
+    delivered: Callable[[], list[str]]
+    rows: Callable[[], list[tuple[str, str]]]
+    in_handler: Callable[[], int]
+
+
+def send_burst(proc: QJMProcess, prefix: str, channel_url: str | None = None) -> list[str]:
+    """An account whose N_JOBS local jobs the kernel reports DONE: one notification each
+    (by email, and to `channel_url` when given). Returns the job ids."""
+    email = f"{prefix}-{secrets.token_hex(4)}@example.org"
+    r = httpx.post(proc.api + "auth/register", json={"email": email, "password": PASSWORD}, timeout=20)
+    assert r.status_code == 202, r.text
+    r = httpx.post(proc.api + "auth/login", json={"email": email, "password": PASSWORD}, timeout=20)
+    assert r.status_code == 200, r.text
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    if channel_url:
+        r = httpx.post(proc.api + "channels", headers=headers, timeout=20, json={"url": channel_url, "notify_status": ["DONE"]})
+        assert r.status_code == 201, r.text
+    ids = [f"{prefix}{i:03d}q" for i in range(N_JOBS)]  # no id is a substring of another
+    r = httpx.post(proc.api + "jobs", headers=headers, timeout=20,
+                   json={"jobs": [{"job_id": j, "source": "local", "notify_status": ["DONE"]} for j in ids]})
+    assert r.status_code == 201, r.text
+    with httpx.Client(timeout=20) as client:
+        for j in ids:  # the kernel reports each local job finished
+            r = client.post(proc.api + f"jobs/{j}/status", headers=headers, json={"status": "DONE"})
+            assert r.status_code == 200, r.text
+    return ids
+
+
+def kill_mid_burst_and_restart(burst: Burst, ids: list[str], data_dir: Path, env: dict[str, str],
+                               procs: list[QJMProcess], what: str) -> int:
+    """Kill the running process a quarter into the burst, let its leases run out, start a
+    second one on the same database; holds that nothing is lost and that duplicates are
+    at most the deliveries in flight at the kill. Returns that number."""
+    db = data_dir / "qjm" / "qjm.sqlite3"
+    wait_until(lambda: len(burst.delivered()) >= N_JOBS // 4, "a quarter of the burst", procs)
+    procs[-1].kill()
+    in_handler_at_kill = burst.in_handler()
+    time.sleep(SMTP_DELAY_S * 4)  # let the far end finish with whatever the dead process had sent
+
+    delivered_first = Counter(token_of(s, ids) for s in burst.delivered())
+    recorded = {token_of(s, ids) for s, state in burst.rows() if state == "sent"}
+    # In flight: reached the far end, but the dead process never recorded the answer.
+    in_flight = sum(1 for j in delivered_first if j not in recorded)
+    assert len(delivered_first) < N_JOBS, "the burst ended before the kill; nothing was tested"
+    assert expire_leases(db) >= 1
+
+    second = QJMProcess(data_dir=data_dir, env=env)
+    procs.append(second)
+    second.start()
+    wait_until(lambda: len(burst.rows()) == N_JOBS and all(state == "sent" for _, state in burst.rows()),
+               "the outbox to drain after the restart", procs)
+
+    got = Counter(token_of(s, ids) for s in burst.delivered())
+    assert None not in got, f"unexpected deliveries: {burst.delivered()}"
+    lost = [j for j in ids if got[j] == 0]
+    duplicated = sum(c - 1 for c in got.values() if c > 1)
+    print(f"\nkill mid-{what}: delivered before kill {sum(delivered_first.values())}/{N_JOBS}, "
+          f"in flight {in_flight} (held by the far end at the kill: {in_handler_at_kill}), "
+          f"lost: {len(lost)}, duplicated: {duplicated}")
+    assert lost == []
+    assert duplicated <= in_flight
+    return in_flight
+
+
 def test_sigkill_mid_burst_loses_nothing_and_duplicates_only_in_flight(tmp_path: Path) -> None:
     smtp = SMTPTestServer(tmp_path, mode="none")
     slow = SlowHandler(SMTP_DELAY_S)
@@ -104,53 +170,16 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_only_in_flight(tmp_path:
         data_dir.mkdir()
         env = qjm_env(data_dir, require_verified_email="false", mail_rate_per_minute=6000, **smtp.settings())
         db = data_dir / "qjm" / "qjm.sqlite3"
-        first = QJMProcess(data_dir=data_dir, env=env)
-        procs.append(first)
-        first.start()
+        procs.append(QJMProcess(data_dir=data_dir, env=env).start())
+        ids = send_burst(procs[0], "burst")
 
-        email = f"burst-{secrets.token_hex(4)}@example.org"
-        r = httpx.post(first.api + "auth/register", json={"email": email, "password": PASSWORD}, timeout=20)
-        assert r.status_code == 202, r.text
-        r = httpx.post(first.api + "auth/login", json={"email": email, "password": PASSWORD}, timeout=20)
-        assert r.status_code == 200, r.text
-        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-        ids = [f"burst{i:03d}q" for i in range(N_JOBS)]  # no id is a substring of another
-        r = httpx.post(first.api + "jobs", headers=headers, timeout=20,
-                       json={"jobs": [{"job_id": j, "source": "local", "notify_status": ["DONE"]} for j in ids]})
-        assert r.status_code == 201, r.text
-        with httpx.Client(timeout=20) as client:
-            for j in ids:  # the kernel reports each local job finished: one email each
-                r = client.post(first.api + f"jobs/{j}/status", headers=headers, json={"status": "DONE"})
-                assert r.status_code == 200, r.text
+        def in_handler() -> int:
+            with slow.count_lock:
+                return slow.started - slow.answered
 
-        wait_until(lambda: len(job_subjects(smtp, email)) >= N_JOBS // 4, "a quarter of the burst", procs)
-        first.kill()
-        with slow.count_lock:
-            in_handler_at_kill = slow.started - slow.answered
-        time.sleep(SMTP_DELAY_S * 4)  # let the relay finish with whatever the dead process had sent
-
-        delivered_first = Counter(token_of(s, ids) for s in job_subjects(smtp, email))
-        recorded = {token_of(s, ids) for s, state in outbox(db) if state == "sent"}
-        # In flight: reached the relay, but the dead process never recorded the 250.
-        in_flight = sum(1 for j in delivered_first if j not in recorded)
-        assert len(delivered_first) < N_JOBS, "the burst ended before the kill; nothing was tested"
-        assert expire_leases(db) >= 1
-
-        second = QJMProcess(data_dir=data_dir, env=env)
-        procs.append(second)
-        second.start()
-        wait_until(lambda: len(outbox(db)) == N_JOBS and all(state == "sent" for _, state in outbox(db)),
-                   "the outbox to drain after the restart", procs)
-
-        got = Counter(token_of(s, ids) for s in job_subjects(smtp, email))
-        assert None not in got, f"unexpected subjects: {job_subjects(smtp, email)}"
-        lost = [j for j in ids if got[j] == 0]
-        duplicated = sum(c - 1 for c in got.values() if c > 1)
-        print(f"\nkill mid-burst: delivered before kill {sum(delivered_first.values())}/{N_JOBS}, "
-              f"in flight {in_flight} (in the relay's handler at the kill: {in_handler_at_kill}), "
-              f"lost: {len(lost)}, duplicated: {duplicated}")
-        assert lost == []
-        assert duplicated <= in_flight
+        burst = Burst(delivered=lambda: [str(m["Subject"]) for m in smtp.messages if "Confirm your email" not in str(m["Subject"])],
+                      rows=lambda: outbox(db), in_handler=in_handler)
+        in_flight = kill_mid_burst_and_restart(burst, ids, data_dir, env, procs, "burst")
         assert in_flight <= 2  # mail_concurrency (2) connections, one message each at a time
     finally:
         for p in procs:
@@ -179,56 +208,16 @@ def test_sigkill_mid_webhook_burst_loses_nothing_and_duplicates_only_in_flight(t
     db = data_dir / "qjm" / "qjm.sqlite3"
     procs: list[QJMProcess] = []
     try:
-        first = QJMProcess(data_dir=data_dir, env=env)
-        procs.append(first)
-        first.start()
-        email = f"hookburst-{secrets.token_hex(4)}@example.org"
-        r = httpx.post(first.api + "auth/register", json={"email": email, "password": PASSWORD}, timeout=20)
-        assert r.status_code == 202, r.text
-        r = httpx.post(first.api + "auth/login", json={"email": email, "password": PASSWORD}, timeout=20)
-        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-        r = httpx.post(first.api + "channels", headers=headers, timeout=20,
-                       json={"url": f"json://{receiver.base}/burst", "notify_status": ["DONE"]})
-        assert r.status_code == 201, r.text
-        ids = [f"hook{i:03d}q" for i in range(N_JOBS)]
-        r = httpx.post(first.api + "jobs", headers=headers, timeout=20,
-                       json={"jobs": [{"job_id": j, "source": "local", "notify_status": ["DONE"]} for j in ids]})
-        assert r.status_code == 201, r.text
-        with httpx.Client(timeout=20) as client:
-            for j in ids:
-                r = client.post(first.api + f"jobs/{j}/status", headers=headers, json={"status": "DONE"})
-                assert r.status_code == 200, r.text
+        procs.append(QJMProcess(data_dir=data_dir, env=env).start())
+        ids = send_burst(procs[0], "hook", channel_url=f"json://{receiver.base}/burst")
 
-        def titles() -> list[str]:
-            return [b["title"] for b in receiver.bodies("/burst")]
+        def in_handler() -> int:
+            with receiver.lock:
+                return len(receiver.requests) - receiver.answered
 
-        wait_until(lambda: len(titles()) >= N_JOBS // 4, "a quarter of the burst", procs)
-        first.kill()
-        with receiver.lock:
-            in_handler_at_kill = len(receiver.requests) - receiver.answered
-        time.sleep(SMTP_DELAY_S * 4)
-
-        delivered_first = Counter(token_of(t, ids) for t in titles())
-        recorded = {token_of(s, ids) for s, state in channel_outbox(db) if state == "sent"}
-        in_flight = sum(1 for j in delivered_first if j not in recorded)
-        assert len(delivered_first) < N_JOBS, "the burst ended before the kill; nothing was tested"
-        assert expire_leases(db) >= 1
-
-        second = QJMProcess(data_dir=data_dir, env=env)
-        procs.append(second)
-        second.start()
-        wait_until(lambda: len(channel_outbox(db)) == N_JOBS and all(state == "sent" for _, state in channel_outbox(db)),
-                   "the channel deliveries to drain after the restart", procs)
-
-        got = Counter(token_of(t, ids) for t in titles())
-        assert None not in got, f"unexpected titles: {titles()}"
-        lost = [j for j in ids if got[j] == 0]
-        duplicated = sum(c - 1 for c in got.values() if c > 1)
-        print(f"\nkill mid-webhook-burst: delivered before kill {sum(delivered_first.values())}/{N_JOBS}, "
-              f"in flight {in_flight} (in the receiver at the kill: {in_handler_at_kill}), "
-              f"lost: {len(lost)}, duplicated: {duplicated}")
-        assert lost == []
-        assert duplicated <= in_flight
+        burst = Burst(delivered=lambda: [b["title"] for b in receiver.bodies("/burst")],
+                      rows=lambda: channel_outbox(db), in_handler=in_handler)
+        in_flight = kill_mid_burst_and_restart(burst, ids, data_dir, env, procs, "webhook-burst")
         assert in_flight <= 4  # channel_concurrency (4) deliveries at once
     finally:
         for p in procs:

@@ -108,12 +108,8 @@ async def test_quiet_hours_hold_mail_and_release_one_summary(outbox_store, smtp_
 
 
 # -- end to end: the running server, the fake IBM API, aiosmtpd and a webhook receiver ----------------
-@pytest.fixture
-def qjm_config(qjm_config: dict[str, Any], fake_ibm: Any, smtp_server: Any) -> dict[str, Any]:
-    qjm_config.update(smtp_server.settings())
-    qjm_config.update(ibm_iam_url=fake_ibm.base, ibm_api_url=fake_ibm.api_url, poll_interval=0.2,
-                      channel_allowed_hosts=["127.0.0.1"])
-    return qjm_config
+# (the server set-up of the channel tests: SMTP, the fake IBM API, channels allowed to reach 127.0.0.1)
+from .test_channels import qjm_config  # noqa: E402,F401
 
 
 def hhmm(at: datetime) -> str:
