@@ -174,9 +174,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
 };
 
 /**
- * An emailed link (`lab?qjm-job=…`, `lab?qjm-settings=1`, `lab?qjm-group=…`) opens the
- * panel where the email points. The parameters leave the address bar at once, so a
- * reload does not jump again. The job may only arrive with the first poll (or after a
+ * An emailed link (`lab?qjm-job=…`, `lab?qjm-settings=1`, `lab?qjm-notifications=1`,
+ * `lab?qjm-group=…`) opens the panel where the email points. The parameters leave the
+ * address bar at once, so a reload does not jump again. The job may only arrive with the first poll (or after a
  * live tab shares its session), so the highlight waits for the list.
  */
 function followDeepLink(app: JupyterFrontEnd, panel: JobPanel, feed: JobFeed, api: QJMApi): void {
@@ -189,12 +189,17 @@ function followDeepLink(app: JupyterFrontEnd, panel: JobPanel, feed: JobFeed, ap
   stripAddress();
   window.setTimeout(stripAddress, 2000);
   app.shell.activateById(panel.id);
-  if (link.settings) {
+  if (link.settings || link.notifications) {
     // Now, or right after the user signs in (or a live tab shares its session).
     const open = (): void => {
       if (api.signedIn) {
         api.sessionChanged.disconnect(open);
-        panel.showAccount();
+        if (link.settings) {
+          panel.showAccount();
+        }
+        if (link.notifications) {
+          panel.showNotifications();
+        }
       }
     };
     api.sessionChanged.connect(open);

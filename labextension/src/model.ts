@@ -514,20 +514,24 @@ export function describeProblem(status: number, message: string, secs: number): 
 export interface DeepLink {
   job: string | null;
   group: string | null;
+  /** the account section (a refused IBM key or instance) */
   settings: boolean;
+  /** channels, quiet hours and digests ("Manage notifications") */
+  notifications: boolean;
 }
 
-export const DEEP_LINK_PARAMS = ['qjm-job', 'qjm-group', 'qjm-settings'] as const;
+export const DEEP_LINK_PARAMS = ['qjm-job', 'qjm-group', 'qjm-settings', 'qjm-notifications'] as const;
 
 export function parseDeepLink(search: string): DeepLink | null {
   const q = new URLSearchParams(search);
   const job = q.get('qjm-job');
   const group = q.get('qjm-group');
   const settings = q.get('qjm-settings') === '1';
-  if (!job && !group && !settings) {
+  const notifications = q.get('qjm-notifications') === '1';
+  if (!job && !group && !settings && !notifications) {
     return null;
   }
-  return { job: job || null, group: group || null, settings };
+  return { job: job || null, group: group || null, settings, notifications };
 }
 
 /** `search` without the deep-link parameters (kept: everything else, in order). */

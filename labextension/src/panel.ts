@@ -116,12 +116,13 @@ export class JobPanel extends Widget {
     this._jobs.setSearch(group);
   }
 
-  /** Open the account section (an emailed "manage notifications" link). */
+  /** Open the account section (an emailed "update the key" or instance link). */
   showAccount(): void {
     this._account.open();
   }
 
-  /** Open the notification settings (channels, email timing, desktop notifications). */
+  /** Open the notification settings (channels, email timing, desktop notifications): an
+   * emailed "manage notifications" link. */
   showNotifications(): void {
     this._notifications.open();
   }

@@ -43,9 +43,11 @@ describe('web UI routes', () => {
 
 describe('emailed deep links into Lab', () => {
   it('reads job, group and settings', () => {
-    expect(parseDeepLink('?qjm-job=j_1')).toEqual({ job: 'j_1', group: null, settings: false });
-    expect(parseDeepLink('?qjm-settings=1')).toEqual({ job: null, group: null, settings: true });
-    expect(parseDeepLink('?qjm-group=a%20b&reset=')).toEqual({ job: null, group: 'a b', settings: false });
+    const none = { job: null, group: null, settings: false, notifications: false };
+    expect(parseDeepLink('?qjm-job=j_1')).toEqual({ ...none, job: 'j_1' });
+    expect(parseDeepLink('?qjm-settings=1')).toEqual({ ...none, settings: true });
+    expect(parseDeepLink('?qjm-notifications=1')).toEqual({ ...none, notifications: true });
+    expect(parseDeepLink('?qjm-group=a%20b&reset=')).toEqual({ ...none, group: 'a b' });
     expect(parseDeepLink('?token=x')).toBeNull();
     expect(parseDeepLink('')).toBeNull();
   });
@@ -53,6 +55,7 @@ describe('emailed deep links into Lab', () => {
   it('drops only its own parameters from the address', () => {
     expect(stripDeepLink('?qjm-job=j_1')).toBe('');
     expect(stripDeepLink('?reset&qjm-job=j_1&x=1')).toBe('?reset=&x=1');
+    expect(stripDeepLink('?qjm-notifications=1&x=1')).toBe('?x=1');
   });
 });
 

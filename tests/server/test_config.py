@@ -118,4 +118,4 @@ async def test_links_use_the_bound_server_url_when_public_url_is_unset(
     assert jp_serverapp.connection_url.startswith("http://")
     # This test server loads no JupyterLab, so "Manage notifications" is the web UI's page.
     assert "jupyterlab" not in jp_serverapp.extension_manager.extension_apps
-    assert f"{jp_serverapp.connection_url}qjm/account" in note.text
+    assert f"{jp_serverapp.connection_url}qjm/notifications" in note.text

@@ -272,6 +272,13 @@ def test_panel_sign_in_live_updates_toasts_and_themes(lab, http, account, jobs) 
             _shot(linked, "panel_deep_link_new_tab.png")
             linked.close()
 
+            # An email's "Manage notifications" link opens the notification settings.
+            linked = context.new_page()
+            linked.goto(f"{lab.url}lab?qjm-notifications=1&token={lab.jupyter_token}", timeout=WAIT_MS)
+            expect(linked.locator("#qjm-job-panel .qjm-notifications-details")).to_have_attribute("open", "", timeout=WAIT_MS)
+            expect(linked).not_to_have_url(re.compile("qjm-notifications"), timeout=WAIT_MS)
+            linked.close()
+
             # A job deleted elsewhere (a kernel's delete_job, another tab) leaves the panel at its next poll.
             r = http.delete(f"jobs/{jobs['VQE H2']}", headers=_headers(account))
             assert r.status_code == 204, r.text

@@ -92,6 +92,8 @@ def expected_page(server_url: str, link: str) -> str:
         return 'data-qjm-page="job"'
     if path == "qjm/account":
         return 'data-qjm-page="account"'
+    if path == "qjm/notifications":
+        return 'data-qjm-page="notifications"'
     if path in ("qjm/", "qjm"):
         return 'data-qjm-page="jobs"'
     pytest.fail(f"an emailed link leads nowhere qjm knows: {link}")
@@ -190,12 +192,14 @@ def test_every_emailed_link_opens_on_the_server_that_sent_it(mode, start_qjm, sm
             assert r.status_code == 200, f"{msg['Subject']!r}: {link} answered {r.status_code}"
             marker = expected_page(srv.url, link)
             assert marker in r.text, f"{msg['Subject']!r}: {link} is not the page it promises ({marker})"
-    # Every kind of link was there: job, account ("manage notifications"), group, verify, reset.
+    # Every kind of link was there: job, notification settings ("manage notifications"), account
+    # (a refused IBM key or instance), group, verify, reset.
     paths = {urlsplit(link[len(srv.url):]).path for link in followed}
     if mode == "qjm":
-        assert {"qjm/verify", "qjm/reset", "qjm/account", "qjm/"} <= paths, paths
+        assert {"qjm/verify", "qjm/reset", "qjm/account", "qjm/notifications", "qjm/"} <= paths, paths
         assert any(p.startswith("qjm/jobs/") for p in paths), paths
     else:
         assert {"qjm/verify", "qjm/reset", "lab"} <= paths, paths
         queries = " ".join(followed)
         assert "qjm-job=" in queries and "qjm-settings=1" in queries and "qjm-group=" in queries
+        assert "qjm-notifications=1" in queries

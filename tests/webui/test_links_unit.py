@@ -13,6 +13,7 @@ def test_links_without_lab_go_to_the_web_ui() -> None:
     links = Links("https://qjm.example.org/", has_lab=False)
     assert links.job("j_1/x") == "https://qjm.example.org/qjm/jobs/j_1%2Fx"
     assert links.account() == "https://qjm.example.org/qjm/account"
+    assert links.notifications() == "https://qjm.example.org/qjm/notifications"
     assert links.group("sweep 1") == "https://qjm.example.org/qjm/?group=sweep+1"
     assert links.page("reset", "t") == "https://qjm.example.org/qjm/reset?token=t"
 
@@ -21,6 +22,7 @@ def test_links_with_lab_deep_link_into_the_panel() -> None:
     links = Links("https://hub.example.org/user/ada/", has_lab=True)
     assert links.job("j_1") == "https://hub.example.org/user/ada/lab?qjm-job=j_1"
     assert links.account() == "https://hub.example.org/user/ada/lab?qjm-settings=1"
+    assert links.notifications() == "https://hub.example.org/user/ada/lab?qjm-notifications=1"
     assert links.group("g") == "https://hub.example.org/user/ada/lab?qjm-group=g"
     assert links.page("verify", "t") == "https://hub.example.org/user/ada/qjm/verify?token=t"
 
@@ -35,3 +37,12 @@ def test_the_factory_asks_whether_lab_is_there_for_every_message() -> None:
     after = f.job_status(a_user(), job, ["DONE"], T0)
     assert f"http://h/qjm/jobs/{job.id}" in before.text and "lab?" not in before.text
     assert f"http://h/lab?qjm-job={job.id}" in after.text
+
+
+def test_manage_notifications_leads_to_the_notification_settings() -> None:
+    """The footer's "Manage notifications" opens channels, quiet hours and digests, not the
+    account page (where they are not)."""
+    f = MessageFactory(Settings(public_url="http://h/"), has_lab=lambda: False)
+    note = f.job_status(a_user(), a_job(), ["DONE"], T0)
+    assert "Manage notifications: http://h/qjm/notifications" in note.text
+    assert 'href="http://h/qjm/notifications">Manage notifications' in (note.html or "")

@@ -70,6 +70,12 @@ class Links:
     def account(self) -> str:
         return self._lab(**{"qjm-settings": "1"}) if self.has_lab else f"{self.base_url}qjm/account"
 
+    def notifications(self) -> str:
+        """Channels, quiet hours and digests: what "Manage notifications" promises."""
+        if self.has_lab:
+            return self._lab(**{"qjm-notifications": "1"})
+        return f"{self.base_url}qjm/notifications"
+
     def group(self, group: str) -> str:
         if self.has_lab:
             return self._lab(**{"qjm-group": group})

@@ -89,6 +89,7 @@ class MessageFactory:
             "user_email": user.email,
             "now": utc(now),
             "settings_url": links.account(),
+            "notifications_url": links.notifications(),
             "stop_all_url": self.stop_all_url(user),
             "stop_job_url": unsubscribe_url,
             "public_url": links.base_url,
