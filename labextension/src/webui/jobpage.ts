@@ -30,19 +30,34 @@ export class JobPage {
     this.options.feed.changed.disconnect(this._fromFeed, this);
   }
 
-  /** The feed holds the newest copy of a listed job; a job it lacks is read once. */
+  /**
+   * The feed holds the newest copy of a listed job, with the fields a list shows
+   * (LIST_FIELDS); the full record (instance, poll details) is read once, and the feed's
+   * newer fields are laid over it. A job the feed lacks is read once too.
+   */
   private _fromFeed(): void {
     const job = this.options.feed.jobs.find(j => j.id === this.id || j.job_id === this.id);
     if (job) {
-      this._job = job;
+      const full = this._full;
+      this._job = full && full.updated_at > job.updated_at ? { ...job, ...full } : { ...full, ...job };
       this._missing = '';
       this.render();
+      if (!this._fetched && this.options.api.signedIn) {
+        this._fetched = true;
+        this.options.api.job(job.id).then(
+          j => {
+            this._full = j;
+            this._fromFeed();
+          },
+          () => undefined // the listed fields are shown; the rest stays unknown
+        );
+      }
     } else if (!this._fetched && this.options.api.signedIn) {
       this._fetched = true;
       this.render();
       this.options.api.job(this.id).then(
         j => {
-          this._job = j;
+          this._job = this._full = j;
           this.render();
         },
         (err: ApiError) => {
@@ -163,6 +178,7 @@ export class JobPage {
   }
 
   private _job: Job | null = null;
+  private _full: Job | null = null;
   private _fetched = false;
   private _missing = '';
   private _editing = false;
