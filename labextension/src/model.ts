@@ -57,11 +57,12 @@ export interface Job {
 
 /**
  * The job fields the panel's and the web UI's job list show (`GET jobs?fields=`), toasts
- * included: the row (label, group, status with its timeline, backend, link, times, error),
- * the notices editor (`notify_status`), sorting (`created`, `registered_at`) and merging
- * (`updated_at`). `history` stays because toasts tell which statuses a job passed through
- * between two polls. A job's own page reads the rest (instance, poll details) with
- * `GET jobs/{id}`. A field shown in a list must be added here.
+ * included: the row (label, group, status with its timeline, backend, link, times, error,
+ * a pending cancel), the notices editor (`notify_status`), Cancel (`source`), sorting
+ * (`created`, `registered_at`) and merging (`updated_at`). `history` stays because toasts
+ * tell which statuses a job passed through between two polls; `watch_state` keeps a job's
+ * open page current. The page reads the rest (instance, poll details) once with
+ * `GET jobs/{id}`. A field a list shows must be added here.
  */
 export const LIST_FIELDS = [
   'id',
@@ -78,7 +79,8 @@ export const LIST_FIELDS = [
   'error_reason',
   'registered_at',
   'updated_at',
-  'ibm_url'
+  'ibm_url',
+  'cancel_requested_at'
 ] as const;
 
 /** A job as a list carries it (LIST_FIELDS). */
