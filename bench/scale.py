@@ -65,7 +65,9 @@ async def _insert_jobs(db: Path, user_id: str, start: int, count: int) -> None:
     store = SQLiteStore(str(db))
     await store.open()
     try:
-        now = int(time.time() * 1000)
+        # In the past (a ms apart, newest last): a job stamped in the future would count as a
+        # change for the feed poll, whose cursor is the server's clock.
+        now = int(time.time() * 1000) - 1_000_000
         for base in range(start, start + count, 5000):
             batch = [
                 Job(id=new_id("j_"), user_id=user_id, ibm_job_id=f"d{i:019d}", registered_at=now + i, updated_at=now + i,
@@ -152,7 +154,7 @@ async def _store_first_page(store: Any, sizes: list[int], repeats: int) -> dict[
     await store.open()
     try:
         query = JobQuery(user_id="scale-user", limit=50)
-        now, have = int(time.time() * 1000), 0
+        now, have = int(time.time() * 1000) - 1_000_000, 0
         for size in sizes:
             for base in range(have, size, 1000):
                 await store.register_jobs([
