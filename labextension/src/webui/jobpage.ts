@@ -7,7 +7,7 @@ import { cancelJob } from '../ui/cancel';
 import { cancelPending, deleteJob } from '../ui/joblist';
 import { notifyEditor } from '../ui/notify';
 import type { JobPartOptions } from '../ui/parts';
-import { button, errorText } from '../ui/widgets';
+import { button, errorText, focusKey, restoreFocus } from '../ui/widgets';
 
 export interface JobPageOptions extends JobPartOptions {
   /** Where to go after the job is deleted. */
@@ -72,14 +72,22 @@ export class JobPage {
     }
   }
 
+  /** Drawn again on every feed change and when the full record arrives: the focus (the
+   * heading, after navigation) stays where it was. */
   render(): void {
+    const key = focusKey(this.node);
+    this._render();
+    restoreFocus(this.node, key);
+  }
+
+  private _render(): void {
     const back = h('a', { href: this.options.allJobsHref, className: 'qjm-back' }, '← All jobs');
     const job = this._job;
     if (!job) {
       fill(
         this.node,
         back,
-        h('h1', { className: 'qjm-page-title', tabindex: '-1' }, 'Job'),
+        h('h1', { className: 'qjm-page-title', tabindex: '-1', 'data-focus': 'title' }, 'Job'),
         h('p', { className: this._missing ? 'qjm-form-error' : 'qjm-muted', role: 'status' }, this._missing || 'Loading…')
       );
       return;
@@ -115,7 +123,7 @@ export class JobPage {
       h(
         'header',
         { className: 'qjm-job-head' },
-        h('h1', { className: 'qjm-page-title', tabindex: '-1' }, title),
+        h('h1', { className: 'qjm-page-title', tabindex: '-1', 'data-focus': 'title' }, title),
         h('span', { className: chipClass(job.status), 'data-status': job.status }, statusLabel(job.status)),
         cancelPending(job)
       ),
