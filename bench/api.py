@@ -22,13 +22,14 @@ import sys
 
 import argparse
 import asyncio
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from .common import best_of, qjm_server, summarize_ms
+from .common import ROOT, best_of, qjm_server, summarize_ms
 
 
 async def _load(client: httpx.AsyncClient, url: str, headers: dict[str, str], total: int, concurrency: int) -> dict[str, Any]:
@@ -52,7 +53,7 @@ async def _load(client: httpx.AsyncClient, url: str, headers: dict[str, str], to
     return {**summarize_ms(latencies), "rps": round(len(latencies) / wall, 1), "errors": errors}
 
 
-async def _listings(client: httpx.AsyncClient, api: str, headers: dict[str, str], view: str | None,
+async def _listings(client: httpx.AsyncClient, api: str, headers: dict[str, str], view: dict[str, str] | None,
                     page: int, total: int, seconds: float, concurrency: int) -> dict[str, Any]:
     """Whole listings of `total` jobs per second (following pages of `page`)."""
     done = 0
@@ -66,7 +67,7 @@ async def _listings(client: httpx.AsyncClient, api: str, headers: dict[str, str]
             t0 = time.perf_counter()
             size = 0
             for offset in range(0, total, page):  # bodies are not parsed: the client must not be the bottleneck
-                params = {"limit": str(page), "offset": str(offset), **({"view": view} if view else {})}
+                params = {"limit": str(page), "offset": str(offset), **(view or {})}
                 r = await client.get(api + "jobs", params=params, headers=headers)
                 r.raise_for_status()
                 size += len(r.content)
@@ -101,9 +102,25 @@ async def _list_thousand(client: httpx.AsyncClient, api: str, args: argparse.Nam
     out: dict[str, Any] = {"page": page}
     await _listings(client, api, headers, None, page, 1000, 1.0, 2)  # warm-up
     out["full"] = await _listings(client, api, headers, None, page, 1000, args.list_seconds, 8)
-    if (await client.get(api + "jobs", params={"view": "summary"}, headers=headers)).status_code == 200:
-        out["summary"] = await _listings(client, api, headers, "summary", page, 1000, args.list_seconds, 8)
+    views = {"summary": {"view": "summary"}, "panel": {"fields": ",".join(panel_fields())},
+             "kernel_table": {"fields": ",".join(kernel_table_fields())}}
+    for name, view in views.items():
+        if (await client.get(api + "jobs", params=view, headers=headers)).status_code == 200:
+            out[name] = await _listings(client, api, headers, view, page, 1000, args.list_seconds, 8)
     return out
+
+
+def panel_fields() -> list[str]:
+    """The Lab panel's and web UI's list fields (`LIST_FIELDS` in labextension/src/model.ts)."""
+    text = (ROOT / "labextension" / "src" / "model.ts").read_text()
+    block = re.search(r"LIST_FIELDS = \[(.*?)\]", text, re.S)
+    return re.findall(r"'([a-z_]+)'", block.group(1)) if block else []
+
+
+def kernel_table_fields() -> list[str]:
+    from qjm_jupyter.widget import FIELDS
+
+    return list(FIELDS)
 
 
 CRN = "crn:v1:bluemix:public:quantum-computing:us-east:a/0123456789abcdef:inst-1::"

@@ -15,7 +15,7 @@ import functools
 import os
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
@@ -240,6 +240,7 @@ class JobManagerClient:
         )
         self.timeout = timeout
         self.requests_made = 0  # HTTP requests sent (benchmarks, tests)
+        self._fields_known: bool | None = None  # False: the server refused `fields=` (older than it)
         self._runner = _LoopThread()
         self._http: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
             weakref.WeakKeyDictionary())
@@ -559,8 +560,14 @@ class JobManagerClient:
     register_start_and_done = _blocking(register_start_and_done_async)
 
     async def all_job_info_async(self, *, status: str | list[str] | None = None, active: bool | None = None,
-                                 label: str | None = None, group: str | None = None) -> list[dict[str, Any]]:
-        """Every watched job of the account (newest first), following pages."""
+                                 label: str | None = None, group: str | None = None,
+                                 fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Every watched job of the account (newest first), following pages.
+
+        `fields` names the JobOut fields wanted (`id` always comes); None gives whole
+        records. A table asks only for what it shows, a fraction of the bytes; a server
+        older than `fields=` (its 422 names the parameter) is answered with whole records.
+        """
         params: list[tuple[str, str]] = []
         for s in [status] if isinstance(status, str) else status or []:
             params.append(("status", normalize_status(s)))
@@ -570,10 +577,20 @@ class JobManagerClient:
             params.append(("label", label))
         if group is not None:
             params.append(("group", group))
+        if fields is not None and self._fields_known is not False:
+            params.append(("fields", ",".join(fields)))
         jobs: list[dict[str, Any]] = []
         offset = 0
         while True:
-            page = await self._call("GET", "jobs", params=[*params, ("limit", str(PAGE)), ("offset", str(offset))])
+            query = [*params, ("limit", str(PAGE)), ("offset", str(offset))]
+            try:
+                page = await self._call("GET", "jobs", params=query)
+            except QJMHTTPError as exc:
+                if exc.status != 422 or not (exc.field or "").startswith("fields") or offset:
+                    raise
+                self._fields_known = False
+                params = [p for p in params if p[0] != "fields"]
+                continue
             batch = page.get("jobs", [])
             jobs.extend(batch)
             offset += len(batch)
@@ -583,7 +600,8 @@ class JobManagerClient:
     all_job_info = _blocking(all_job_info_async)
 
     async def print_all_job_info_async(self, **filters: Any) -> None:
-        print(table(await self.all_job_info_async(**filters), JOB_COLUMNS))
+        fields = [name for name, _ in JOB_COLUMNS]
+        print(table(await self.all_job_info_async(**filters, fields=fields), JOB_COLUMNS))
 
     print_all_job_info = _blocking(print_all_job_info_async)
 

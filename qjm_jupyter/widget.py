@@ -30,6 +30,9 @@ COLOURS: Mapping[str, str] = MappingProxyType({
     "CANCELLED": "#ef6c00",
 })
 HEADERS = ("label", "job id", "backend", "status", "notify on", "registered", "last change", "")
+# What a row shows (`row`) and the filter reads (`visible`): the table lists only these.
+FIELDS = ("job_id", "label", "ibm_url", "backend", "status", "notify_status", "registered_at", "updated_at",
+          "watch_state")
 ALL = "all"
 ACTIVE = "active"
 
@@ -78,7 +81,7 @@ class JobTable(w.VBox):
     def refresh(self) -> None:
         """Fetch the jobs now and redraw (blocking; the background thread calls this)."""
         try:
-            jobs = self.client.all_job_info()
+            jobs = self.client.all_job_info(fields=FIELDS)
         except Exception as exc:  # noqa: BLE001 - show it in the table, keep refreshing
             self.error = str(exc)
         else:

@@ -69,6 +69,10 @@ export interface JobQuery {
   updated_after?: string;
   limit?: number;
   offset?: number;
+  /** Only these JobOut fields (and `id`) per job. */
+  fields?: readonly string[];
+  /** 'capped' (the default): `total` counts up to 1,000 past the page. */
+  total?: 'capped' | 'exact';
 }
 
 export interface MePatch {

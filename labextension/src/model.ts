@@ -55,6 +55,37 @@ export interface Job {
   cancel_requested_at?: string | null;
 }
 
+/**
+ * The job fields the panel's and the web UI's job list show (`GET jobs?fields=`), toasts
+ * included: the row (label, group, status with its timeline, backend, link, times, error,
+ * a pending cancel), the notices editor (`notify_status`), Cancel (`source`), sorting
+ * (`created`, `registered_at`) and merging (`updated_at`). `history` stays because toasts
+ * tell which statuses a job passed through between two polls; `watch_state` keeps a job's
+ * open page current. The page reads the rest (instance, poll details) once with
+ * `GET jobs/{id}`. A field a list shows must be added here.
+ */
+export const LIST_FIELDS = [
+  'id',
+  'job_id',
+  'backend',
+  'source',
+  'created',
+  'notify_status',
+  'label',
+  'group',
+  'status',
+  'history',
+  'watch_state',
+  'error_reason',
+  'registered_at',
+  'updated_at',
+  'ibm_url',
+  'cancel_requested_at'
+] as const;
+
+/** A job as a list carries it (LIST_FIELDS). */
+export type ListedJob = Pick<Job, (typeof LIST_FIELDS)[number]>;
+
 export interface CancelResult {
   state: 'cancelled' | 'requested';
   message: string;
@@ -94,7 +125,9 @@ export interface NotificationPreferences {
 
 export interface JobList {
   jobs: Job[];
+  /** Jobs matching the filters; a lower bound when `total_exact` is false (more follow). */
   total: number;
+  total_exact?: boolean;
   limit: number;
   offset: number;
   server_time: string;

@@ -234,3 +234,6 @@ class JobQuery:
     updated_after: int | None = None  # the changes feed for the Lab panel
     limit: int = 50
     offset: int = 0
+    # The page's `total`: False counts up to a cap past the page (JobService.list_jobs),
+    # True counts every match. Stores ignore it: they are given the cap.
+    exact_total: bool = False

@@ -25,6 +25,8 @@ from .watcher.transitions import report_local_status
 LOCAL_CHANNEL = "local"
 # Most deletions reported in one feed answer; more move the cursor back (see list_jobs).
 DELETED_PER_PAGE = 1000
+# A page's `total` counts at most this many jobs past the page (see JobService.list_jobs).
+TOTAL_BEYOND_PAGE = 1000
 
 
 @dataclass
@@ -51,6 +53,8 @@ class JobPage:
     # with, this read comes back in the next `updated_after=server_time` call. The feed is
     # at-least-once; clients upsert by id.
     server_time: int
+    # False: `total` is a lower bound (the count stopped at its cap; there are more).
+    total_exact: bool = True
     # With `updated_after`: our ids of jobs deleted after it (oldest first), whatever the
     # other filters, since a tombstone keeps no status or label; clients drop those rows.
     deleted: list[str] = field(default_factory=list)
@@ -182,7 +186,20 @@ class JobService:
 
     # -- read ------------------------------------------------------------------------------
     async def list_jobs(self, actor: User, query: JobQuery, *, all_users: bool = False) -> JobPage:
-        """The actor's jobs; with all_users (admins only), everyone's."""
+        """The actor's jobs; with all_users (admins only), everyone's.
+
+        `total` is counted only up to TOTAL_BEYOND_PAGE jobs past the page unless the query
+        asks for the exact count. Counting every match made the first page O(n) in the
+        user's jobs (a 100,000-job user's first 50 cost a 100,000-row index walk). Every
+        client reads `total` only to know whether more pages follow, and a count that
+        stops past the page still says that exactly. Exact totals up to about a thousand
+        are kept for "N jobs" displays, and `total=exact` is there for the rest.
+        A per-user counter kept beside the jobs was rejected: it would have to stay right
+        on every write path (register and merge, delete, delete-all, the retention sweep,
+        account deletion, identity linking), across processes and crashes, with only
+        single-document atomicity on MongoDB. It would also answer only the unfiltered
+        count, not `status=`, `active=`, `label=` or the feed.
+        """
         if all_users:
             actor.require_admin()
         server_time = self.clock.now_ms() - 1
@@ -190,7 +207,9 @@ class JobService:
         if scoped.statuses is not None:
             scoped.statuses = self._statuses(scoped.statuses, "status")
         jobs = await self.store.list_jobs(scoped)
-        total = await self.store.count_jobs(scoped)
+        cap = None if scoped.exact_total else scoped.offset + scoped.limit + TOTAL_BEYOND_PAGE
+        total = await self.store.count_jobs(scoped, cap=None if cap is None else cap + 1)
+        total_exact = cap is None or total <= cap
         deleted: list[str] = []
         if scoped.updated_after is not None:
             stones = await self.store.list_deleted_jobs(scoped.user_id, scoped.updated_after, DELETED_PER_PAGE + 1)
@@ -198,7 +217,7 @@ class JobService:
                 stones = stones[:DELETED_PER_PAGE]
                 server_time = min(server_time, _resume_after(stones, scoped.updated_after))
             deleted = [job_id for job_id, _ in stones]
-        return JobPage(jobs=jobs, total=total, server_time=server_time, deleted=deleted)
+        return JobPage(jobs=jobs, total=total, server_time=server_time, total_exact=total_exact, deleted=deleted)
 
     async def get(self, actor: User, ref: str) -> Job:
         """By our id or by the IBM job id; raises NotFound for anything not visible."""

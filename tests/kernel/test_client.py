@@ -192,3 +192,18 @@ def test_a_thousand_jobs_in_one_request(account: Account, config_dir) -> None:  
     assert client.requests_made - before == 1
     assert len(client.all_job_info()) == 1000
     client.close()
+
+
+def test_all_job_info_with_fields_lists_only_those(account: Account, config_dir) -> None:  # type: ignore[no-untyped-def]
+    """`fields=` asks the server for what a table shows; with a name the server does not know
+    (as a server older than `fields=` refuses the parameter: 422 naming it), the client falls
+    back to whole records instead of failing."""
+    client = client_for(account)
+    client.register_job(["f-1", "f-2"], label="lean")
+    lean = client.all_job_info(fields=["job_id", "label"])
+    assert sorted((list(j), j["job_id"], j["label"]) for j in lean) == [
+        (["id", "job_id", "label"], "f-1", "lean"), (["id", "job_id", "label"], "f-2", "lean")]
+    full = client.all_job_info(fields=["job_id", "no_such_field"])
+    assert {j["job_id"] for j in full} == {"f-1", "f-2"} and all("history" in j and "instance" in j for j in full)
+    assert client.all_job_info(fields=["job_id"])[0].keys() >= {"history"}  # remembered: whole records from now on
+    client.close()

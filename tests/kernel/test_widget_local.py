@@ -8,7 +8,7 @@ import pytest
 
 from qjm_jupyter.client import JobManagerClient
 from qjm_jupyter.local import LocalWatcher
-from qjm_jupyter.widget import JobTable, chip
+from qjm_jupyter.widget import FIELDS, JobTable, chip
 
 from .conftest import Account
 from .fakejobs import FakeAerJob
@@ -23,6 +23,8 @@ def test_job_table_rows_filter_and_unwatch(account: Account, config_dir) -> None
     assert not table.running
     table.refresh()
     assert table.error is None and {j["job_id"] for j in table.jobs} == {"w-1", "w-2"}
+    # The table lists only what it shows (widget.FIELDS), not whole records.
+    assert all(set(j) == {"id", *FIELDS} for j in table.jobs)
     assert len(table.grid.children) == 8 * 3  # header + 2 rows
     link = table.grid.children[8 + 1].value
     assert ">w-" in link

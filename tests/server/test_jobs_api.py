@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -227,6 +228,11 @@ async def test_filters_and_pagination(api, make_user, qjm_services, clock) -> No
         ({"updated_after": "not-a-time"}, "updated_after"),
         ({"updated_after": "9999-12-31T23:59:59-01:00"}, "updated_after"),
         ({"colour": "red"}, "colour"),
+        ({"fields": "label,stauts"}, "fields.1"),
+        ({"fields": ["status", "password_hash"]}, "fields.1"),
+        ({"fields": ""}, "fields"),
+        ({"fields": "label", "view": "summary"}, "fields"),
+        ({"total": "some"}, "total"),
     ],
 )
 async def test_bad_filters_name_the_parameter(api, make_user, params, field) -> None:
@@ -507,6 +513,86 @@ async def test_list_items_are_the_models_field_for_field(api, make_user, qjm_ser
     again = await register(api, user, {"job_id": "m1", "instance": CRN})
     assert again["jobs"][0] == (await api.get(f"jobs/{first}", headers=user.headers)).json()
     assert again["jobs"][0]["history"] == errored["history"]
+
+
+async def test_fields_selection_is_the_models_fields(api, make_user, qjm_services) -> None:
+    """`fields=` gives each job exactly those JobOut fields, `id` first and always, with the
+    values `GET jobs/{id}` gives; the page validates against the generated schema."""
+    user = await make_user()
+    body = await register(api, user, {"job_id": "s1", "instance": CRN, "label": "a", "notify_status": ["RUNNING"]},
+                          {"job_id": "s2", "source": "local"})
+    first = body["jobs"][0]["id"]
+    await qjm_services.store.update_job(first, None, {"history": [StatusEvent("QUEUED", 1_000, "q")], "status": "QUEUED"})
+    schema = JobList.model_json_schema(mode="serialization")
+    for fields, expected in [
+        ("status,label", ["id", "status", "label"]),
+        (["history", "id", "notify_status", "history"], ["id", "history", "notify_status"]),
+        (",".join(JobOut.model_fields), list(JobOut.model_fields)),
+    ]:
+        r = await api.get("jobs", params={"fields": fields}, headers=user.headers)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        jsonschema.validate(page, schema)
+        assert len(page["jobs"]) == 2
+        for item in page["jobs"]:
+            one = (await api.get(f"jobs/{item['id']}", headers=user.headers)).json()
+            assert list(item) == expected and item == {k: one[k] for k in expected}
+    feed = (await api.get("jobs", params={"fields": "status", "updated_after": "1970-01-01T00:00:00Z"},
+                          headers=user.headers)).json()
+    assert [set(j) for j in feed["jobs"]] == [{"id", "status"}] * 2
+
+
+def panel_list_fields() -> list[str]:
+    """`LIST_FIELDS` of labextension/src/model.ts: what the panel's and web UI's feed asks for."""
+    text = (Path(__file__).resolve().parents[2] / "labextension" / "src" / "model.ts").read_text()
+    block = re.search(r"LIST_FIELDS = \[(.*?)\]", text, re.S)
+    assert block, "LIST_FIELDS not found in model.ts"
+    return re.findall(r"'([a-z_]+)'", block.group(1))
+
+
+async def test_the_clients_list_views_are_jobout_fields(api, make_user) -> None:
+    """The panel's feed and the kernel's JobTable list with `fields=`: each name must be one
+    the server knows (a typo would be a 422, and the feed would fall back to whole records)."""
+    from qjm_jupyter.formatting import JOB_COLUMNS
+    from qjm_jupyter.widget import FIELDS
+
+    user = await make_user()
+    await register(api, user, {"job_id": "v1", "instance": CRN})
+    panel = panel_list_fields()
+    assert {"id", "status", "history", "notify_status", "updated_at"} <= set(panel)
+    for fields in (panel, list(FIELDS), [name for name, _ in JOB_COLUMNS]):
+        assert set(fields) <= set(JobOut.model_fields), fields
+        r = await api.get("jobs", params={"fields": ",".join(fields)}, headers=user.headers)
+        assert r.status_code == 200, r.text
+        assert set(r.json()["jobs"][0]) == {"id", *fields}
+
+
+async def test_total_counts_a_thousand_past_the_page_unless_asked(api, make_user) -> None:
+    """The first page's `total` stops counting 1,000 jobs past the page (total_exact false):
+    a lower bound that still says more pages follow, so a listing followed to its end is
+    whole; `total=exact` counts them all."""
+    user = await make_user()
+    for start in (0, 800):
+        await register(api, user, *[{"job_id": f"t{i:05d}", "source": "local"} for i in range(start, start + 800)])
+
+    async def page(**params: Any) -> dict[str, Any]:
+        r = await api.get("jobs", params=params, headers=user.headers)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    first = await page(limit=50, fields="status")
+    assert (first["total"], first["total_exact"]) == (50 + 1000 + 1, False)
+    assert ((await page(limit=50, total="exact"))["total"], (await page(limit=50, total="exact"))["total_exact"]) == (1600, True)
+    assert ((await page(limit=50, offset=600))["total"], (await page(limit=50, offset=600))["total_exact"]) == (1600, True)
+    assert ((await page(limit=10, status="DONE"))["total"], (await page(limit=10, status="DONE"))["total_exact"]) == (0, True)
+    # Following pages while `offset < total` lists every job exactly once.
+    seen: list[str] = []
+    while True:
+        got = await page(limit=500, offset=len(seen), fields="id")
+        seen += [j["id"] for j in got["jobs"]]
+        if not got["jobs"] or len(seen) >= got["total"]:
+            break
+    assert len(seen) == len(set(seen)) == 1600
 
 
 async def test_a_thousand_jobs_in_one_summary_page(api, make_user, qjm_services) -> None:

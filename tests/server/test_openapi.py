@@ -84,12 +84,19 @@ async def test_refs_resolve_and_shapes_match_the_contract(api) -> None:
     assert jobs["post"]["security"] == [{"bearerAuth": []}]
     assert doc["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     params = {p["name"]: p for p in jobs["get"]["parameters"]}
-    assert set(params) == {"status", "active", "label", "group", "updated_after", "limit", "offset", "view"}
+    assert set(params) == {"status", "active", "label", "group", "updated_after", "limit", "offset", "view", "fields", "total"}
     assert params["status"]["schema"]["type"] == "array" and params["status"]["explode"] is True
+    assert params["fields"]["schema"]["type"] == "array" and params["fields"]["explode"] is True
     assert params["limit"]["schema"]["maximum"] == 1000
     assert params["view"]["schema"]["enum"] == ["full", "summary"]
+    assert params["total"]["schema"]["enum"] == ["capped", "exact"]
     items = schemas["JobList"]["properties"]["jobs"]["anyOf"]
-    assert [i["items"]["$ref"].rsplit("/", 1)[-1] for i in items] == ["JobOut", "JobSummary"]
+    assert [i["items"]["$ref"].rsplit("/", 1)[-1] for i in items] == ["JobOut", "JobSummary", "JobFields"]
+    # A selection's items: JobOut's fields, none required, same types.
+    assert set(schemas["JobFields"]["properties"]) == set(schemas["JobOut"]["properties"])
+    assert "required" not in schemas["JobFields"]
+    assert schemas["JobFields"]["properties"]["status"]["enum"] == schemas["JobOut"]["properties"]["status"]["enum"]
+    assert schemas["JobList"]["properties"]["total_exact"]["type"] == "boolean"
     one = doc["paths"]["/qjm/api/jobs/{job_id}"]
     assert one["get"]["parameters"][0] == {
         "name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[^/]+$", "minLength": 1}

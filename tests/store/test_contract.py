@@ -410,6 +410,26 @@ async def test_list_jobs_every_filter(store: Store) -> None:
     assert await store.count_jobs(q(None, label="a")) == 3
 
 
+async def test_count_jobs_stops_at_its_cap(store: Store) -> None:
+    """With a cap the count is min(matches, cap), whatever the filters, limit and offset
+    (a page's `total` counts only a little past the page, so the first page does not grow
+    with the user's jobs)."""
+    jobs = [make_job("u1", at=T0 + i, status="DONE" if i % 3 else "QUEUED") for i in range(12)]
+    await store.register_jobs(jobs + [make_job("u2", at=T0 + 50) for _ in range(4)])
+    for i in (0, 1, 2):
+        await store.update_job(jobs[i].id, "u1", {"updated_at": T0 + 100 + i})
+    everyone, mine = q(None), q("u1", limit=2, offset=7)
+    queued, feed = q("u1", statuses=["QUEUED"]), q("u1", updated_after=T0 + 100)
+    cases = [(mine, 12), (everyone, 16), (queued, 4), (feed, 2)]
+    for query, exact in cases:
+        assert await store.count_jobs(query) == exact
+        assert await store.count_jobs(query, cap=None) == exact
+        for cap in (1, 3, exact - 1, exact, exact + 1, 10_000):
+            assert await store.count_jobs(query, cap=cap) == min(exact, cap), (query, cap)
+        assert await store.count_jobs(query, cap=0) == 0
+    assert await store.count_jobs(q("nobody"), cap=5) == 0
+
+
 async def test_updated_after_is_a_changes_feed_oldest_change_first(store: Store) -> None:
     jobs = [make_job("u1", at=T0 + i) for i in range(5)]
     await store.register_jobs(jobs)

@@ -106,6 +106,7 @@ async def _every_method(store: MongoStore) -> None:
             q = JobQuery(user_id=user_id, limit=10, **extra)  # type: ignore[arg-type]
             await store.list_jobs(q)
             await store.count_jobs(q)
+            await store.count_jobs(q, cap=1011)  # a page's capped `total`
         await store.list_deleted_jobs(user_id, T0, 10)
     await store.update_job("j1", "u0", {"label": "x", "updated_at": T0 + 200})
     await store.update_job("j1", None, {"label": "y"})
@@ -246,3 +247,37 @@ async def test_every_query_uses_an_index(recorded_store: MongoStore, mongo_url: 
     print("\n".join(f"{q} -> {i}" for q, i in sorted(table.items())))
     assert by_explain > 5, "explain never showed an index: the check would prove nothing"
     assert not scans, "queries on no index:\n" + "\n".join(scans)
+
+
+async def test_first_page_and_feed_poll_read_an_index_in_order(
+    recorded_store: MongoStore, mongo_url: str, mongo_database: str
+) -> None:
+    """The reads of a first page and of the panel's feed poll, recorded off the wire: each
+    find has an index whose keys are the user then exactly its sort (same directions), so
+    mongod walks it in order and stops at the limit, with no in-memory sort of the user's
+    jobs; and each count stops at its cap (`$limit` before `$group`). Their cost follows
+    the page or the changes, not the user's jobs. (SecantusDB's planner sorts anyway; the
+    index is what mongod needs.)"""
+    from qjm_jupyter_server.jobs import TOTAL_BEYOND_PAGE
+
+    await recorded_store.register_jobs([Job(id=f"j{i}", user_id="u0", ibm_job_id=f"i{i}", registered_at=T0 + i,
+                                            updated_at=T0 + i) for i in range(30)])
+    _RECORDER.commands = []
+    for query in (JobQuery(user_id="u0", limit=10), JobQuery(user_id="u0", updated_after=T0 + 25, limit=200)):
+        await recorded_store.list_jobs(query)
+        await recorded_store.count_jobs(query, cap=query.offset + query.limit + TOTAL_BEYOND_PAGE + 1)
+    finds = [c for c in _RECORDER.commands if "find" in c]
+    counts = [c for c in _RECORDER.commands if "aggregate" in c]
+    assert len(finds) == len(counts) == 2
+    client: MongoClient = MongoClient(mongo_url, serverSelectionTimeoutMS=5000)
+    try:
+        indexes = [dict(ix["key"]) for ix in client[mongo_database]["jobs"].list_indexes()]
+    finally:
+        client.close()
+    for find in finds:
+        wanted = {"user_id": 1, **dict(find["sort"])}
+        assert any(list(ix.items()) == list(wanted.items()) for ix in indexes), (find, indexes)
+        assert find["filter"]["user_id"] == "u0" and find["limit"] > 0
+    for count in counts:
+        stages = [next(iter(stage)) for stage in count["pipeline"]]
+        assert stages[:2] == ["$match", "$limit"] and count["pipeline"][1]["$limit"] > 0, count

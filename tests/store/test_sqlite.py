@@ -242,3 +242,43 @@ def test_several_processes_claim_each_unit_exactly_once(tmp_path: Path) -> None:
     assert len(claimed) == len(set(claimed)) == len(keys)
     assert set(claimed) == keys
 
+
+
+async def test_list_page_and_feed_poll_walk_an_index_not_the_users_jobs(tmp_path: Path) -> None:
+    """The reads behind a first page (`GET jobs`: the page, its capped total) and behind the
+    panel's 4 s feed poll (`updated_after`: the changes, their total, the tombstones) are
+    recorded off the connection and `EXPLAIN QUERY PLAN`ned: each must SEARCH a user-keyed
+    index in the order it returns (no full scan, no sort of the user's rows), so their cost
+    follows the page or the changes, not the number of jobs the user has."""
+    from qjm_jupyter_server.jobs import TOTAL_BEYOND_PAGE
+
+    store = SQLiteStore(str(tmp_path / "qjm.sqlite3"))
+    await store.open()
+    try:
+        await store.create_user(user(1))
+        await store.register_jobs([Job(id=f"j{i:05d}", user_id="u1", ibm_job_id=f"d{i}", registered_at=T0 + i,
+                                       updated_at=T0 + i) for i in range(300)])
+        await store.delete_job("j00007", "u1", now=T0 + 500)
+        statements: list[str] = []
+        reader = store._reader_connection()
+        reader.set_trace_callback(statements.append)
+        first = JobQuery(user_id="u1", limit=50)
+        feed = JobQuery(user_id="u1", updated_after=T0 + 290, limit=200)
+        for query in (first, feed):
+            await store.list_jobs(query)
+            await store.count_jobs(query, cap=query.offset + query.limit + TOTAL_BEYOND_PAGE + 1)
+        await store.list_deleted_jobs("u1", T0 + 290, 1001)
+        reader.set_trace_callback(None)
+        selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert len(selects) == 5, statements
+        plans = {}
+        for sql in selects:
+            plan = [row[3] for row in reader.execute("EXPLAIN QUERY PLAN " + sql)]
+            plans[sql] = plan
+            assert not any(step.startswith("SCAN") and "subquery" not in step.lower() for step in plan), (sql, plan)
+            assert not any("TEMP B-TREE" in step for step in plan), (sql, plan)
+            assert any(step.startswith("SEARCH") and "(user_id=?" in step for step in plan), (sql, plan)
+        feed_plans = [p for sql, p in plans.items() if "updated_at >" in sql]
+        assert feed_plans and all(any("updated_at>?" in step for step in p) for p in feed_plans), plans
+    finally:
+        await store.close()

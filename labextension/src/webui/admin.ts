@@ -119,7 +119,7 @@ export class AdminJobs {
   async load(): Promise<void> {
     this._render(null, '', 0);
     try {
-      const list = await this.api.adminJobs({ limit: 200 });
+      const list = await this.api.adminJobs({ limit: 200, total: 'exact' }); // "N jobs over every account"
       this._render(list.jobs, '', list.total);
     } catch (err) {
       this._render(null, errorText(err), 0);

@@ -7,7 +7,7 @@ import { cancelJob } from '../ui/cancel';
 import { cancelPending, deleteJob } from '../ui/joblist';
 import { notifyEditor } from '../ui/notify';
 import type { JobPartOptions } from '../ui/parts';
-import { button, errorText } from '../ui/widgets';
+import { button, errorText, focusKey, restoreFocus } from '../ui/widgets';
 
 export interface JobPageOptions extends JobPartOptions {
   /** Where to go after the job is deleted. */
@@ -30,19 +30,34 @@ export class JobPage {
     this.options.feed.changed.disconnect(this._fromFeed, this);
   }
 
-  /** The feed holds the newest copy of a listed job; a job it lacks is read once. */
+  /**
+   * The feed holds the newest copy of a listed job, with the fields a list shows
+   * (LIST_FIELDS); the full record (instance, poll details) is read once, and the feed's
+   * newer fields are laid over it. A job the feed lacks is read once too.
+   */
   private _fromFeed(): void {
     const job = this.options.feed.jobs.find(j => j.id === this.id || j.job_id === this.id);
     if (job) {
-      this._job = job;
+      const full = this._full;
+      this._job = full && full.updated_at > job.updated_at ? { ...job, ...full } : { ...full, ...job };
       this._missing = '';
       this.render();
+      if (!this._fetched && this.options.api.signedIn) {
+        this._fetched = true;
+        this.options.api.job(job.id).then(
+          j => {
+            this._full = j;
+            this._fromFeed();
+          },
+          () => undefined // the listed fields are shown; the rest stays unknown
+        );
+      }
     } else if (!this._fetched && this.options.api.signedIn) {
       this._fetched = true;
       this.render();
       this.options.api.job(this.id).then(
         j => {
-          this._job = j;
+          this._job = this._full = j;
           this.render();
         },
         (err: ApiError) => {
@@ -57,14 +72,22 @@ export class JobPage {
     }
   }
 
+  /** Drawn again on every feed change and when the full record arrives: the focus (the
+   * heading, after navigation) stays where it was. */
   render(): void {
+    const key = focusKey(this.node);
+    this._render();
+    restoreFocus(this.node, key);
+  }
+
+  private _render(): void {
     const back = h('a', { href: this.options.allJobsHref, className: 'qjm-back' }, '← All jobs');
     const job = this._job;
     if (!job) {
       fill(
         this.node,
         back,
-        h('h1', { className: 'qjm-page-title', tabindex: '-1' }, 'Job'),
+        h('h1', { className: 'qjm-page-title', tabindex: '-1', 'data-focus': 'title' }, 'Job'),
         h('p', { className: this._missing ? 'qjm-form-error' : 'qjm-muted', role: 'status' }, this._missing || 'Loading…')
       );
       return;
@@ -100,7 +123,7 @@ export class JobPage {
       h(
         'header',
         { className: 'qjm-job-head' },
-        h('h1', { className: 'qjm-page-title', tabindex: '-1' }, title),
+        h('h1', { className: 'qjm-page-title', tabindex: '-1', 'data-focus': 'title' }, title),
         h('span', { className: chipClass(job.status), 'data-status': job.status }, statusLabel(job.status)),
         cancelPending(job)
       ),
@@ -163,6 +186,7 @@ export class JobPage {
   }
 
   private _job: Job | null = null;
+  private _full: Job | null = null;
   private _fetched = false;
   private _missing = '';
   private _editing = false;

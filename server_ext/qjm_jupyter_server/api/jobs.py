@@ -8,6 +8,8 @@ exact position (`jobs.0.notify_status.1`); times go in as ISO 8601 and out as
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -17,9 +19,13 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
+    create_model,
+    field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -177,6 +183,22 @@ class StatusReport(BaseModel):
 MAX_PAGE = 1000
 
 
+def _job_field(name: str) -> str:
+    """A field of JobOut, by its exact name (read at call time: JobOut is declared below)."""
+    if name not in JobOut.model_fields:
+        raise ValueError(f"unknown field {name!r}; JobOut has: {', '.join(JobOut.model_fields)}")
+    return name
+
+
+# `fields=label,status` or `fields=label&fields=status`; a misspelt name is a 422 naming it
+# (`fields.1: unknown field 'stauts'`), never silently dropped.
+FieldList = Annotated[
+    list[Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_job_field)]],
+    BeforeValidator(_as_list),
+    Field(min_length=1, max_length=64),
+]
+
+
 class JobQueryParams(BaseModel):
     """Filters of `GET jobs` / `GET admin/jobs`; `status` may repeat (`status=DONE&status=ERROR`)."""
 
@@ -195,6 +217,23 @@ class JobQueryParams(BaseModel):
         default="full",
         description='"summary": each job as a JobSummary (what a job list shows; no history), a third of the bytes.',
     )
+    fields: FieldList | None = Field(
+        default=None,
+        description="Only these JobOut fields per job (comma-separated or repeated; `id` always comes): what a "
+        "client shows, and no more. Not with view=summary.",
+    )
+    total: Literal["capped", "exact"] = Field(
+        default="capped",
+        description='"capped": jobs are counted up to offset + limit + 1000 (total_exact false: there are more), so '
+        'the first page costs the same for 10 jobs or 100,000; "exact": every matching job is counted.',
+    )
+
+    @field_validator("fields")
+    @classmethod
+    def _fields_of_full_view(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is not None and info.data.get("view") == "summary":
+            raise ValueError("fields selects from the full view: leave out view=summary")
+        return value
 
     def to_query(self) -> JobQuery:
         """The store query; the service scopes `user_id` to the caller (or to everyone for admins)."""
@@ -207,6 +246,7 @@ class JobQueryParams(BaseModel):
             updated_after=dt_to_ms(self.updated_after) if self.updated_after is not None else None,
             limit=self.limit,
             offset=self.offset,
+            exact_total=self.total == "exact",
         )
 
 
@@ -296,57 +336,68 @@ class JobSummary(BaseModel):
 SUMMARY_FIELDS: tuple[str, ...] = tuple(JobSummary.model_fields)
 
 
-def job_out_json(job: Job) -> dict[str, Any]:
-    """`JobOut.from_job(job)` as JSON-ready data, without building models.
+def _history_json(job: Job) -> list[dict[str, Any]]:
+    return [{"status": e.status, "at": ms_to_iso(e.at), "reason": e.reason} for e in job.history] if job.history else []
+
+
+# Each JobOut field as JSON-ready data, as an expression over a Job `j`: the one place the
+# full view, the summary and any `fields=` selection are rendered from (a test holds it
+# equal to JobOut.from_job).
+JOB_FIELDS: dict[str, str] = {
+    "id": "j.id",
+    "job_id": "j.ibm_job_id",
+    "backend": "j.backend",
+    "instance": "j.instance",
+    "channel": "j.channel",
+    "source": "j.source",
+    "created": "iso(j.created)",
+    "notify_status": "list(j.notify_status)",
+    "label": "j.label",
+    "group": "j.group",
+    "status": "j.status",
+    "history": "history(j)",
+    "watch_state": "j.watch_state",
+    "error_reason": "j.error_reason",
+    "last_poll_at": "iso(j.last_poll_at)",
+    "last_error": "j.last_error",
+    "registered_at": "iso(j.registered_at)",
+    "updated_at": "iso(j.updated_at)",
+    "ibm_url": "j.ibm_url",
+    "started": "iso(j.started)",
+    "finished": "iso(j.finished)",
+    "usage_seconds": "j.usage_seconds",
+    "cancel_requested_at": "iso(j.cancel_requested_at)",
+}
+
+
+def job_renderer(fields: Sequence[str] | None = None) -> Callable[[Job], dict[str, Any]]:
+    """A function turning a Job into the JSON-ready data of those JobOut fields (`id`
+    first, always: clients merge and delete rows by it), or of all of them.
 
     A 1,000-job listing built 4,000+ pydantic objects (a JobOut and a HistoryOut per
-    event) only to dump them again; this builds the same dict directly. The JobOut
-    model stays the contract (OpenAPI, single-job answers), and a test holds the two
-    equal field for field.
+    event) only to dump them again; this builds the dicts directly. The JobOut model
+    stays the contract (OpenAPI, single-job answers). The function is compiled from
+    JOB_FIELDS as one dict display (the way dataclasses and namedtuple build theirs):
+    a call per field would double the cost of a full listing. Only JOB_FIELDS' own
+    expressions are compiled; a name that is not a key is a KeyError.
     """
-    return {
-        "id": job.id,
-        "job_id": job.ibm_job_id,
-        "backend": job.backend,
-        "instance": job.instance,
-        "channel": job.channel,
-        "source": job.source,
-        "created": ms_to_iso(job.created),
-        "notify_status": list(job.notify_status),
-        "label": job.label,
-        "group": job.group,
-        "status": job.status,
-        "history": [{"status": e.status, "at": ms_to_iso(e.at), "reason": e.reason} for e in job.history]
-        if job.history
-        else [],
-        "watch_state": job.watch_state,
-        "error_reason": job.error_reason,
-        "last_poll_at": ms_to_iso(job.last_poll_at),
-        "last_error": job.last_error,
-        "registered_at": ms_to_iso(job.registered_at),
-        "updated_at": ms_to_iso(job.updated_at),
-        "ibm_url": job.ibm_url,
-        "started": ms_to_iso(job.started),
-        "finished": ms_to_iso(job.finished),
-        "usage_seconds": job.usage_seconds,
-        "cancel_requested_at": ms_to_iso(job.cancel_requested_at),
-    }
+    names = list(JOB_FIELDS) if fields is None else ["id", *dict.fromkeys(f for f in fields if f != "id")]
+    return _compiled(tuple(names))
 
 
-def job_summary_json(job: Job) -> dict[str, Any]:
-    """`JobSummary` of a job as JSON-ready data (see job_out_json)."""
-    return {
-        "id": job.id,
-        "job_id": job.ibm_job_id,
-        "backend": job.backend,
-        "source": job.source,
-        "label": job.label,
-        "group": job.group,
-        "status": job.status,
-        "watch_state": job.watch_state,
-        "error_reason": job.error_reason,
-        "updated_at": ms_to_iso(job.updated_at),
-    }
+@functools.lru_cache(maxsize=256)
+def _compiled(names: tuple[str, ...]) -> Callable[[Job], dict[str, Any]]:
+    body = ", ".join(f"{name!r}: {JOB_FIELDS[name]}" for name in names)
+    render: Callable[[Job], dict[str, Any]] = eval(  # noqa: S307 - our expressions only (see job_renderer)
+        f"lambda j: {{{body}}}", {"__builtins__": {"list": list}, "iso": ms_to_iso, "history": _history_json}
+    )
+    return render
+
+
+job_out_json = job_renderer()
+"""`JobOut.from_job(job)` as JSON-ready data, without building models."""
+job_summary_json = job_renderer(SUMMARY_FIELDS)
+"""`JobSummary` of a job as JSON-ready data."""
 
 
 class JobsRegistered(BaseModel):
@@ -356,9 +407,22 @@ class JobsRegistered(BaseModel):
 
 
 
+JobFields = create_model(
+    "JobFields",
+    __doc__="A job with only the JobOut fields a `fields=` selection names (and `id`).",
+    **{name: (info.annotation, FieldInfo.merge_field_infos(info, default=None)) for name, info in JobOut.model_fields.items()},
+)
+
+
 class JobList(BaseModel):
-    jobs: list[JobOut] | list[JobSummary] = Field(description="JobOut items; JobSummary items with view=summary.")
-    total: int
+    jobs: list[JobOut] | list[JobSummary] | list[JobFields] = Field(  # type: ignore[valid-type]
+        description="JobOut items; JobSummary items with view=summary; with fields=, the named fields of each."
+    )
+    total: int = Field(
+        description="Jobs matching the filters (limit and offset aside). Unless total=exact, counted only up to "
+        "offset + limit + 1000: then total_exact is false and total is a lower bound that still says more pages follow."
+    )
+    total_exact: bool = Field(description="false: the count stopped at its cap, and there are more jobs than total.")
     limit: int
     offset: int
     server_time: IsoTime = Field(description="Pass it back as updated_after to get only later changes.")
@@ -372,10 +436,14 @@ class JobList(BaseModel):
 
 def job_list_json(page: JobPage, params: JobQueryParams) -> dict[str, Any]:
     """A `JobList` as JSON-ready data: JobOut items, or JobSummary items with view=summary."""
-    render = job_summary_json if params.view == "summary" else job_out_json
+    if params.fields is not None:
+        render = job_renderer(params.fields)
+    else:
+        render = job_summary_json if params.view == "summary" else job_out_json
     return {
         "jobs": [render(j) for j in page.jobs],
         "total": page.total,
+        "total_exact": page.total_exact,
         "limit": params.limit,
         "offset": params.offset,
         "server_time": ms_to_iso(page.server_time),

@@ -132,7 +132,10 @@ class Store(Protocol):
         """Newest registration first (registered_at desc, id desc); with `updated_after`,
         ordered by updated_at ascending instead (a changes feed)."""
 
-    async def count_jobs(self, query: JobQuery) -> int: ...
+    async def count_jobs(self, query: JobQuery, cap: int | None = None) -> int:
+        """Jobs matching the query's filters (limit and offset aside). With `cap`, counting
+        stops there (the answer is min(matches, cap)), so its cost is bounded by the cap and
+        not by how many jobs match."""
 
     async def update_job(self, job_id: str, user_id: str | None, changes: Mapping[str, Any]) -> Job | None:
         """Owner edits (notify_status, label, group, watch_state); bumps updated_at via changes."""

@@ -510,8 +510,13 @@ class MongoStore:
         return [j for d in await cursor.to_list(None) if (j := _job(d))]
 
     @_guarded
-    async def count_jobs(self, query: JobQuery) -> int:
-        return await self._c("jobs").count_documents(_job_filter(query))
+    async def count_jobs(self, query: JobQuery, cap: int | None = None) -> int:
+        if cap is None:
+            return await self._c("jobs").count_documents(_job_filter(query))
+        if cap <= 0:
+            return 0
+        # count_documents with a limit is `$match`, `$limit`, `$group`: the server stops at `cap`.
+        return await self._c("jobs").count_documents(_job_filter(query), limit=cap)
 
     @_guarded
     async def update_job(self, job_id: str, user_id: str | None, changes: Mapping[str, Any]) -> Job | None:

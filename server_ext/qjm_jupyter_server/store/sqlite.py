@@ -676,9 +676,13 @@ class SQLiteStore:
         sql = f"{_JOB_SELECT} {where} ORDER BY {order} LIMIT ? OFFSET ?"
         return await self._read(_jobs, sql, (*params, *page_bounds(query.limit, query.offset)))
 
-    async def count_jobs(self, query: JobQuery) -> int:
+    async def count_jobs(self, query: JobQuery, cap: int | None = None) -> int:
         where, params = _job_filter(query)
-        return await self._read(_scalar, f"SELECT COUNT(*) FROM jobs {where}", tuple(params))
+        if cap is None:
+            return await self._read(_scalar, f"SELECT COUNT(*) FROM jobs {where}", tuple(params))
+        # The LIMIT inside stops the index walk at `cap` rows.
+        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM jobs {where} LIMIT ?)"
+        return await self._read(_scalar, sql, (*params, max(0, cap)))
 
     async def update_job(self, job_id: str, user_id: str | None, changes: Mapping[str, Any]) -> Job | None:
         check_job_changes(changes)
