@@ -269,9 +269,19 @@ def test_the_service_web_ui_signs_members_in_with_hub_oauth(hub: Hub, kernel_smt
             expect(page_n.locator("#username_input")).to_be_visible(timeout=WAIT_MS)
             ctx_n.close()
 
-            # -- the web UI's sign-out ends the service session ----------------------------------------
+            # -- the service cookie expires while the page is open: the next API call's 401 takes the
+            # page through the Hub's OAuth again (silently: the Hub session lasts) and back to the job
             page.goto(link, timeout=WAIT_MS)
             expect(page.get_by_role("heading", name="Through OAuth")).to_be_visible(timeout=WAIT_MS)
+            page.evaluate("window.__qjmBeforeExpiry = true")
+            ctx_a.clear_cookies(name=service_cookie)
+            page.wait_for_function("() => window.__qjmBeforeExpiry === undefined", timeout=WAIT_MS)  # reloaded
+            page.wait_for_url(link, timeout=WAIT_MS)
+            expect(page.get_by_role("heading", name="Through OAuth")).to_be_visible(timeout=WAIT_MS)
+            expect(page.get_by_role("heading", name="Sign in to qjm")).to_have_count(0)
+            assert service_cookie in {c["name"] for c in ctx_a.cookies()}, ctx_a.cookies()
+
+            # -- the web UI's sign-out ends the service session ----------------------------------------
             page.get_by_role("button", name="Sign out").click()
             page.wait_for_url("**/hub/**", timeout=WAIT_MS)
             assert service_cookie not in {c["name"] for c in ctx_a.cookies()}, ctx_a.cookies()

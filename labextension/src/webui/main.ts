@@ -12,11 +12,33 @@ import { WebApp } from './app';
  * is refused, by Jupyter for unsafe requests and by the Hub for any `fetch`.
  */
 function cookieFetch(xsrf: string): HostFetch {
-  return (url, init) => {
+  return async (url, init) => {
     const headers = new Headers(init.headers);
     headers.set('X-XSRFToken', xsrf);
-    return fetch(url, { ...init, headers, credentials: 'same-origin' });
+    const response = await fetch(url, { ...init, headers, credentials: 'same-origin' });
+    if (response.status === 401) {
+      signInAgain();
+    }
+    return response;
   };
+}
+
+const REAUTH_KEY = 'qjm-host-reauth';
+const REAUTH_EVERY_MS = 60000;
+
+/**
+ * The host's session for this page ended while it was open (the service's Hub OAuth
+ * cookie or Jupyter's login cookie expired): loading the page again signs in again the
+ * host's way (through the Hub's OAuth, silently while the Hub session lasts) and lands
+ * where the user was. At most once a minute, so a host that keeps refusing shows its
+ * error instead of reloading forever.
+ */
+function signInAgain(): void {
+  const last = Number(window.sessionStorage.getItem(REAUTH_KEY) || 0);
+  if (Date.now() - last > REAUTH_EVERY_MS) {
+    window.sessionStorage.setItem(REAUTH_KEY, String(Date.now()));
+    window.location.reload();
+  }
 }
 
 function boot(): void {
