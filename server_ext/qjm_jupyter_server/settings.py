@@ -97,7 +97,12 @@ class Settings:
     ibm_api_version: str = setting("2026-04-15", "The IBM-API-Version header sent to IBM Quantum Platform.")
     ibm_connect_timeout: float = setting(5.0, "Seconds to connect to IBM Cloud.")
     ibm_read_timeout: float = setting(30.0, "Seconds to wait for an answer from IBM Cloud.")
-    ibm_concurrency: int = setting(8, "Most requests in flight to IBM Cloud from this process.")
+    ibm_concurrency: int = setting(
+        64,
+        "Most requests in flight to IBM Cloud from this process, and the connections kept open to it. "
+        "The watcher sizes its concurrency to the work below this cap: polls due per interval times "
+        "the measured IBM latency (at least 8, or this cap if lower).",
+    )
     # -- mail ------------------------------------------------------------------------------------
     smtp_host: str = setting("", "SMTP relay host; empty disables email (notifications stay in the outbox and the Lab panel).")
     smtp_port: int = setting(0, "SMTP port (0: 465 for tls, 587 for starttls, 25 for none).")

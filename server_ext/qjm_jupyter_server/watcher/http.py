@@ -26,20 +26,29 @@ What it keeps from a full client, because the IBM client depends on it:
 - bounded responses (header block and body) so a broken server cannot exhaust memory;
 - gzip bodies decoded (zlib is C), everything else sent as identity.
 
-It does not pool across processes, speak HTTP/2, or use HTTP(S)_PROXY: the IBM client is
-its only user and talks to IAM and the runtime API directly.
+- the proxy from the environment, as httpx (trust_env) and curl take it: HTTPS_PROXY,
+  HTTP_PROXY or ALL_PROXY per target scheme, NO_PROXY honoured (urllib's parsing of them).
+  A group server behind an institutional proxy reaches IBM only this way. An https target
+  goes through an HTTP CONNECT tunnel (Proxy-Authorization Basic when the proxy URL has
+  user:pass), then TLS to the target itself, verified against the target's host name; an
+  http target gets the absolute-form request the proxy forwards. The connect timeout
+  covers the proxy connection, its CONNECT answer and the TLS handshake together.
+
+It does not pool across processes, speak HTTP/2, or talk TLS or SOCKS to the proxy itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import ssl
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
+from urllib.request import getproxies, proxy_bypass_environment
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a 200-job page is ~100 kB; anything near this is broken
@@ -98,6 +107,37 @@ def _origin(url: str) -> tuple[_Origin, str]:
     if parts.query:
         target += "?" + parts.query
     return _Origin(parts.scheme, parts.hostname, port), target
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """An HTTP proxy: where to connect, and the Proxy-Authorization value (or None)."""
+
+    host: str
+    port: int
+    authorization: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> Proxy:
+        if "://" not in url:
+            url = "http://" + url  # "proxy:3128", as curl reads it
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ConnectError(f"unsupported proxy {parts.scheme}://{parts.hostname or ''} (only http:// proxies)")
+        authorization = None
+        if parts.username is not None:
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            authorization = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+        return cls(parts.hostname, parts.port or 80, authorization)
+
+
+def proxy_for(scheme: str, host: str, proxies: Mapping[str, str]) -> Proxy | None:
+    """The proxy for a target, from a `urllib.request.getproxies()` mapping: the scheme's own
+    (HTTPS_PROXY / HTTP_PROXY), else ALL_PROXY, unless NO_PROXY names the host."""
+    url = proxies.get(scheme) or proxies.get("all")
+    if not url or proxy_bypass_environment(host, dict(proxies)):
+        return None
+    return Proxy.parse(url)
 
 
 def _header_line(name: str, value: str) -> str:
@@ -341,6 +381,7 @@ class HTTPClient:
         max_idle: int,
         ssl_context: ssl.SSLContext | None = None,
         keepalive_expiry: float = KEEPALIVE_EXPIRY,
+        trust_env: bool = True,
     ) -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -350,6 +391,16 @@ class HTTPClient:
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
         self.connections_opened = 0  # for tests and benchmarks: how often keep-alive failed us
+        # Read once, like httpx's trust_env: the environment is the process's, set before start.
+        self._proxies: dict[str, str] = getproxies() if trust_env else {}
+        self._routes: dict[tuple[str, str, int], Proxy | None] = {}
+
+    def _route(self, origin: _Origin) -> Proxy | None:
+        """The proxy for this origin (None: direct), decided once per origin."""
+        key = origin.key
+        if key not in self._routes:
+            self._routes[key] = proxy_for(origin.scheme, origin.host, self._proxies) if self._proxies else None
+        return self._routes[key]
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -378,7 +429,12 @@ class HTTPClient:
         host = origin.host if origin.port == default_port else f"{origin.host}:{origin.port}"
         if ":" in origin.host and not origin.host.startswith("["):
             host = f"[{origin.host}]" if origin.port == default_port else f"[{origin.host}]:{origin.port}"
+        proxy = self._route(origin)
+        if proxy is not None and origin.scheme == "http":
+            target = f"http://{host}{target}"  # absolute form: the proxy forwards it
         lines = [f"{method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\nAccept-Encoding: gzip\r\n"]
+        if proxy is not None and origin.scheme == "http" and proxy.authorization:
+            lines.append(f"Proxy-Authorization: {proxy.authorization}\r\n")
         for name, value in (headers or {}).items():
             lines.append(_header_line(name, value))
         body = b""
@@ -419,28 +475,66 @@ class HTTPClient:
 
     async def _connect(self, origin: _Origin, loop: asyncio.AbstractEventLoop) -> _Connection:
         conn = _Connection(loop, self.read_timeout)
+        proxy = self._route(origin)
         tls = self._ssl_context() if origin.scheme == "https" else None
+        via = f" to the proxy {proxy.host}:{proxy.port}" if proxy is not None else ""
         try:
-            await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: conn, origin.host, origin.port, ssl=tls,
-                    server_hostname=origin.host if tls else None,
-                    ssl_handshake_timeout=self.connect_timeout if tls else None,
-                ),
-                self.connect_timeout,
-            )
+            if proxy is None:
+                await asyncio.wait_for(
+                    loop.create_connection(
+                        lambda: conn, origin.host, origin.port, ssl=tls,
+                        server_hostname=origin.host if tls else None,
+                        ssl_handshake_timeout=self.connect_timeout if tls else None,
+                    ),
+                    self.connect_timeout,
+                )
+            else:
+                await asyncio.wait_for(self._through(conn, proxy, origin, tls, loop), self.connect_timeout)
         except asyncio.TimeoutError:
             conn.close()
             raise Timeout("connect") from None
         except ssl.SSLError as exc:  # a certificate we do not trust, a name that does not match
             conn.close()
             raise ConnectError(f"TLS handshake failed ({type(exc).__name__}: {getattr(exc, 'reason', None) or exc})") from None
+        except HTTPError:
+            conn.close()
+            raise
         except OSError as exc:
             conn.close()
-            raise ConnectError(f"cannot connect ({type(exc).__name__})") from None
+            raise ConnectError(f"cannot connect{via} ({type(exc).__name__})") from None
         self.connections_opened += 1
         self._open.add(conn)
         return conn
+
+    async def _through(
+        self, conn: _Connection, proxy: Proxy, origin: _Origin, tls: ssl.SSLContext | None, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """Connect `conn` to the proxy; for an https origin, open a CONNECT tunnel and start
+        TLS with the origin inside it (the proxy sees only the host name and port)."""
+        await loop.create_connection(lambda: conn, proxy.host, proxy.port)
+        if tls is None:
+            return  # plain http: requests go to the proxy in absolute form
+        authority = f"[{origin.host}]:{origin.port}" if ":" in origin.host else f"{origin.host}:{origin.port}"
+        head = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: {USER_AGENT}\r\n"
+        if proxy.authorization:
+            head += f"Proxy-Authorization: {proxy.authorization}\r\n"
+        try:
+            reply = await conn.exchange((head + "\r\n").encode("latin-1"), no_body=True)
+        except ProtocolError as exc:
+            raise ConnectError(f"the proxy {proxy.host}:{proxy.port} broke the CONNECT exchange ({exc})") from None
+        if reply.status_code != 200:
+            what = {407: "wants authentication (407)", 403: "refused the tunnel (403)"}.get(
+                reply.status_code, f"answered {reply.status_code} to CONNECT"
+            )
+            raise ConnectError(f"the proxy {proxy.host}:{proxy.port} {what} for {authority}")
+        if conn.closed or conn.transport is None:
+            raise ConnectError(f"the proxy {proxy.host}:{proxy.port} closed the tunnel")
+        transport = await loop.start_tls(
+            conn.transport, conn, tls, server_hostname=origin.host, ssl_handshake_timeout=self.connect_timeout
+        )
+        if transport is None:  # pragma: no cover - start_tls returns None only on a closed transport
+            raise ConnectError("the proxy closed the tunnel during the TLS handshake")
+        conn.transport = transport  # type: ignore[assignment]
 
     def _checkin(self, origin: _Origin, conn: _Connection) -> None:
         if not conn.reusable or conn.closed:

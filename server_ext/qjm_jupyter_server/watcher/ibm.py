@@ -32,6 +32,7 @@ from urllib.parse import quote
 from qjm_jupyter.statuses import UnknownStatus, normalize_status
 
 from ..settings import Settings
+from .concurrency import CallLimit
 from .http import HTTPClient, HTTPError, Response, Timeout
 
 log = logging.getLogger(__name__)
@@ -223,7 +224,8 @@ def _error_text(response: Response) -> str:
 
 
 class IBMClient:
-    """One per server: keep-alive connections (watcher/http.py), a bounded number of requests in flight, a token cache."""
+    """One per server: keep-alive connections (watcher/http.py), requests in flight bounded by
+    `limit` (watcher/concurrency.py: sized to the work, at most `ibm_concurrency`), a token cache."""
 
     def __init__(
         self,
@@ -242,7 +244,7 @@ class IBMClient:
         self._cache_size = token_cache_size
         self._tokens: OrderedDict[str, _Token] = OrderedDict()
         self._exchanges: dict[str, asyncio.Future[str]] = {}
-        self._semaphore = asyncio.Semaphore(max(1, settings.ibm_concurrency))
+        self.limit = CallLimit(settings.ibm_concurrency)
         self._http: HTTPClient | None = None
 
     # -- public API ---------------------------------------------------------------------
@@ -309,20 +311,23 @@ class IBMClient:
             s = self.settings
             self._http = HTTPClient(
                 connect_timeout=s.ibm_connect_timeout, read_timeout=s.ibm_read_timeout,
-                max_idle=max(1, s.ibm_concurrency), ssl_context=self._ssl_context,
+                max_idle=self.limit.cap, ssl_context=self._ssl_context,  # the pool holds the most the limit allows
             )
         return self._http
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> Response:
-        async with self._semaphore:
-            try:
-                return await self._client().request(method, url, **kwargs)
-            except Timeout as exc:
-                raise IBMError("transient", f"IBM did not answer in time ({exc.phase} timeout)") from None
-            except HTTPError as exc:
-                raise IBMError("transient", f"cannot reach IBM ({type(exc).__name__}: {exc})") from None
-            except ValueError as exc:  # a URL or header value we refuse to send (no request was made)
-                raise IBMError("protocol", str(exc)) from None
+        await self.limit.acquire()
+        started = time.monotonic()
+        try:
+            return await self._client().request(method, url, **kwargs)
+        except Timeout as exc:
+            raise IBMError("transient", f"IBM did not answer in time ({exc.phase} timeout)") from None
+        except HTTPError as exc:
+            raise IBMError("transient", f"cannot reach IBM ({type(exc).__name__}: {exc})") from None
+        except ValueError as exc:  # a URL or header value we refuse to send (no request was made)
+            raise IBMError("protocol", str(exc)) from None
+        finally:
+            self.limit.release(time.monotonic() - started)
 
     # -- IAM ----------------------------------------------------------------------------
     async def _bearer(self, api_key: str) -> tuple[str, bool]:

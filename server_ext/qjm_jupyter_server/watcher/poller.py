@@ -102,7 +102,6 @@ class Poller:
         self._counted_at = 0.0
         self.housekeeping = Housekeeping(store, lambda: self.settings, clock)
         self.throttle = Throttle(store, clock)
-        self._sem: asyncio.Semaphore | None = None
         # Leases handed back together (group commit): releases queue here while one write of
         # the previous ones is in flight, so a cycle makes a few writes, not one per unit.
         self._releases: list[tuple[str, dict[str, Any]]] = []
@@ -196,8 +195,6 @@ class Poller:
         """Poll every unit due now, once; returns what was done. Never sleeps."""
         started = time.perf_counter()
         stats = CycleStats()
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(max(1, self.settings.ibm_concurrency))
         lease_ms = int(self.settings.lease_seconds * 1000)
         seen: set[str] = set()
         inflight: set[asyncio.Task[None]] = set()
@@ -221,6 +218,8 @@ class Poller:
                     break
                 seen.update(u.key for u in units)
                 stats.units += len(units)
+                # IBM calls in flight are sized to the units due per interval (watcher/concurrency.py).
+                self.ibm.limit.plan(len(units), self.settings.poll_interval)
                 for unit in units:
                     task = asyncio.create_task(self._poll_unit_safely(unit, stats))
                     inflight.add(task)
@@ -334,16 +333,12 @@ class Poller:
         return {"next_poll_at": self._next_poll(self.clock.now_ms()), "failures": 0, "last_error": None}
 
     async def _call(self, stats: CycleStats, coro: Any, *, listing: bool) -> Any:
-        assert self._sem is not None
+        """Count the call; the IBM client's limit bounds the requests in flight."""
         if listing:
             stats.listings += 1
         else:
             stats.gets += 1
-        try:
-            async with self._sem:
-                return await coro
-        finally:
-            coro.close()  # not awaited when the cycle was cancelled while waiting for the semaphore
+        return await coro
 
     # -- applying what IBM said ---------------------------------------------------------------
     async def _observe(self, user: User, ref: JobRef, state: IBMJobState, stats: CycleStats, key: str, instance: str) -> None:
@@ -373,9 +368,7 @@ class Poller:
         if state.status not in ("RUNNING", *FINAL_STATUSES) or not status_changes(job.status, state.status):
             return facts
         try:
-            assert self._sem is not None
-            async with self._sem:  # not counted in stats.gets: those are status reads
-                times = await self.ibm.job_metrics(key, instance, job.ibm_job_id)
+            times = await self.ibm.job_metrics(key, instance, job.ibm_job_id)  # not in stats.gets: those are status reads
         except IBMError as exc:
             log.info("qjm: no metrics for job %s (%s); mail uses observed times", job.id, exc.kind)
             return facts
