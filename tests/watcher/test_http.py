@@ -13,7 +13,7 @@ import gzip
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import trustme
@@ -30,6 +30,13 @@ def ok(body: bytes = b'{"ok": true}', extra: str = "") -> bytes:
     return f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
 
 
+def track(tasks: set[asyncio.Task[Any]]) -> None:
+    """Add the handler task running now to `tasks`, for `serve` to cancel at the end."""
+    task = asyncio.current_task()
+    assert task is not None
+    tasks.add(task)
+
+
 class Script:
     """Answers request n with replies[n] (the last one repeats); records heads and connections."""
 
@@ -42,9 +49,7 @@ class Script:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        task = asyncio.current_task()
-        assert task is not None
-        self.tasks.add(task)
+        track(self.tasks)
         try:
             while True:
                 try:
@@ -73,8 +78,16 @@ class Script:
             writer.close()
 
 
+class Handler(Protocol):
+    """A connection handler with its tasks (Script here; test_proxy.py's proxy and TLS front)."""
+
+    tasks: set[asyncio.Task[Any]]
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None: ...
+
+
 @asynccontextmanager
-async def serve(script: Script, tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
+async def serve(script: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
     server = await asyncio.start_server(script.handle, "127.0.0.1", 0, ssl=tls)
     port = server.sockets[0].getsockname()[1]
     try:

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -24,7 +21,7 @@ from qjm_jupyter_server.settings import Settings
 from qjm_jupyter_server.watcher.http import ConnectError, HTTPClient, Proxy, Timeout, proxy_for
 from qjm_jupyter_server.watcher.ibm import IBMClient
 from tests.fixtures.ibm import FakeIBMFixture
-from tests.watcher.test_http import Script, client_tls, ok, serve, server_tls
+from tests.watcher.test_http import Script, client_tls, ok, serve, server_tls, track
 
 PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
 
@@ -67,9 +64,7 @@ class ConnectProxy:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        task = asyncio.current_task()
-        assert task is not None
-        self.tasks.add(task)
+        track(self.tasks)
         try:
             head = await reader.readuntil(b"\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -99,19 +94,6 @@ class ConnectProxy:
             up_reader, up_writer = await asyncio.open_connection(*self._address(authority))
             up_writer.write(head)
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-
-@asynccontextmanager
-async def run_proxy(proxy: ConnectProxy) -> AsyncIterator[str]:
-    server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        for task in proxy.tasks:
-            task.cancel()
-        await asyncio.gather(*proxy.tasks, return_exceptions=True)
 
 
 @pytest.fixture
@@ -145,7 +127,7 @@ def test_proxy_for_follows_scheme_all_proxy_and_no_proxy() -> None:
 async def test_https_goes_through_a_connect_tunnel_and_keeps_it_alive(ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> None:
     script = Script([ok()])
     proxy = ConnectProxy(credentials="alice:s3cret")
-    async with serve(script, server_tls(ca, "ibm.proxy.test")) as base, run_proxy(proxy) as proxy_url:
+    async with serve(script, server_tls(ca, "ibm.proxy.test")) as base, serve(proxy) as proxy_url:
         proxy_env(monkeypatch, HTTPS_PROXY=proxy_url.replace("http://", "http://alice:s3cret@"))
         http = http_client(ssl_context=client_tls(ca))
         url = f"https://ibm.proxy.test:{port_of(base)}/jobs"  # resolvable only by the proxy
@@ -165,7 +147,7 @@ async def test_https_goes_through_a_connect_tunnel_and_keeps_it_alive(ca: trustm
 async def test_the_tunnel_verifies_the_target_certificate(ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> None:
     script = Script([ok()])
     proxy = ConnectProxy()
-    async with serve(script, server_tls(ca, "other.proxy.test")) as base, run_proxy(proxy) as proxy_url:
+    async with serve(script, server_tls(ca, "other.proxy.test")) as base, serve(proxy) as proxy_url:
         proxy_env(monkeypatch, HTTPS_PROXY=proxy_url)
         http = http_client(ssl_context=client_tls(ca))
         with pytest.raises(ConnectError, match="TLS handshake failed"):
@@ -177,7 +159,7 @@ async def test_the_tunnel_verifies_the_target_certificate(ca: trustme.CA, monkey
 async def test_http_goes_to_the_proxy_in_absolute_form(monkeypatch: pytest.MonkeyPatch) -> None:
     script = Script([ok()])
     proxy = ConnectProxy()
-    async with serve(script) as base, run_proxy(proxy) as proxy_url:
+    async with serve(script) as base, serve(proxy) as proxy_url:
         proxy_env(monkeypatch, HTTP_PROXY=proxy_url.replace("http://", "http://bob:pw@"))
         http = http_client()
         url = f"http://api.proxy.test:{port_of(base)}/jobs"
@@ -193,7 +175,7 @@ async def test_http_goes_to_the_proxy_in_absolute_form(monkeypatch: pytest.Monke
 async def test_no_proxy_goes_direct(ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> None:
     script = Script([ok()])
     proxy = ConnectProxy()
-    async with serve(script, server_tls(ca, "127.0.0.1")) as base, run_proxy(proxy) as proxy_url:
+    async with serve(script, server_tls(ca, "127.0.0.1")) as base, serve(proxy) as proxy_url:
         proxy_env(monkeypatch, HTTPS_PROXY=proxy_url, NO_PROXY="localhost,127.0.0.1")
         http = http_client(ssl_context=client_tls(ca))
         assert (await http.request("GET", base + "/")).status_code == 200
@@ -204,7 +186,7 @@ async def test_no_proxy_goes_direct(ca: trustme.CA, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize(("mode", "said"), [("407", "wants authentication"), ("403", "refused the tunnel")])
 async def test_a_refusing_proxy_is_a_connect_error(mode: str, said: str, ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> None:
     proxy = ConnectProxy(mode=mode)
-    async with run_proxy(proxy) as proxy_url:
+    async with serve(proxy) as proxy_url:
         proxy_env(monkeypatch, HTTPS_PROXY=proxy_url)
         http = http_client(ssl_context=client_tls(ca))
         with pytest.raises(ConnectError, match=said):
@@ -215,7 +197,7 @@ async def test_a_refusing_proxy_is_a_connect_error(mode: str, said: str, ca: tru
 
 async def test_a_proxy_that_never_answers_times_out(ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> None:
     proxy = ConnectProxy(mode="hang")
-    async with run_proxy(proxy) as proxy_url:
+    async with serve(proxy) as proxy_url:
         proxy_env(monkeypatch, HTTPS_PROXY=proxy_url)
         http = http_client(connect_timeout=0.3, read_timeout=5.0, ssl_context=client_tls(ca))
         loop = asyncio.get_running_loop()
@@ -240,26 +222,18 @@ async def test_an_unreachable_proxy_is_a_connect_error(monkeypatch: pytest.Monke
 
 
 # -- the IBM client through the proxy ------------------------------------------------------------
-@asynccontextmanager
-async def tls_front(ca: trustme.CA, name: str, port: int) -> AsyncIterator[int]:
-    """TLS for `name` in front of a plain HTTP server on 127.0.0.1:port (the fake IBM API)."""
-    tasks: set[asyncio.Task[Any]] = set()
+class TLSFront:
+    """Hands each connection to a plain HTTP server on 127.0.0.1:port (the fake IBM API);
+    served with TLS, it puts https in front of the fake."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        tasks.add(task)
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        track(self.tasks)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_tls(ca, name))
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _ibm_round(ibm: IBMClient, fake_ibm: FakeIBMFixture) -> None:
@@ -274,8 +248,10 @@ async def _ibm_round(ibm: IBMClient, fake_ibm: FakeIBMFixture) -> None:
 
 async def test_ibm_client_through_https_proxy(fake_ibm: FakeIBMFixture, ca: trustme.CA, monkeypatch: pytest.MonkeyPatch) -> None:
     proxy = ConnectProxy()
-    async with tls_front(ca, "quantum.proxy.test", port_of(fake_ibm.base)) as tls_port, run_proxy(proxy) as proxy_url:
+    front = TLSFront(port_of(fake_ibm.base))
+    async with serve(front, server_tls(ca, "quantum.proxy.test")) as front_url, serve(proxy) as proxy_url:
         proxy_env(monkeypatch, HTTPS_PROXY=proxy_url)
+        tls_port = port_of(front_url)
         base = f"https://quantum.proxy.test:{tls_port}"
         ibm = IBMClient(Settings(ibm_iam_url=base, ibm_api_url=base + "/api/v1", ibm_connect_timeout=2.0, ibm_read_timeout=2.0),
                         ssl_context=client_tls(ca))
@@ -288,7 +264,7 @@ async def test_ibm_client_through_https_proxy(fake_ibm: FakeIBMFixture, ca: trus
 
 async def test_ibm_client_through_http_proxy(fake_ibm: FakeIBMFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     proxy = ConnectProxy()
-    async with run_proxy(proxy) as proxy_url:
+    async with serve(proxy) as proxy_url:
         proxy_env(monkeypatch, HTTP_PROXY=proxy_url)
         base = f"http://quantum.proxy.test:{port_of(fake_ibm.base)}"
         ibm = IBMClient(Settings(ibm_iam_url=base, ibm_api_url=base + "/api/v1", ibm_connect_timeout=2.0, ibm_read_timeout=2.0))

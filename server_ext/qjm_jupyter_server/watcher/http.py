@@ -369,9 +369,9 @@ class _Connection(asyncio.Protocol):
 class HTTPClient:
     """Keep-alive connections per origin; one request per connection at a time.
 
-    Concurrency is the caller's to bound (the IBM client holds a semaphore around every
-    request), so the number of connections open is at most the requests in flight plus
-    `max_idle` per origin."""
+    Concurrency is the caller's to bound (the IBM client holds a CallLimit around every
+    request, watcher/concurrency.py), so the number of connections open is at most the
+    requests in flight plus `max_idle` per origin."""
 
     def __init__(
         self,
