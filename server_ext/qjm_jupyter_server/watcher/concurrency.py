@@ -83,6 +83,8 @@ class CallLimit:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self._give_back()  # a slot was handed over as we were cancelled
+            else:
+                self._waiters.remove(waiter)  # no stale waiter may hold back the fast path
             raise
 
     def release(self, seconds: float) -> None:
