@@ -522,6 +522,8 @@ class HTTPClient:
             reply = await conn.exchange((head + "\r\n").encode("latin-1"), no_body=True)
         except ProtocolError as exc:
             raise ConnectError(f"the proxy {proxy.host}:{proxy.port} broke the CONNECT exchange ({exc})") from None
+        except Timeout:
+            raise Timeout("connect") from None  # a read timeout shorter than the connect timeout ran out first
         if reply.status_code != 200:
             what = {407: "wants authentication (407)", 403: "refused the tunnel (403)"}.get(
                 reply.status_code, f"answered {reply.status_code} to CONNECT"
