@@ -64,13 +64,22 @@ async def test_calls_per_unit_and_the_window_count() -> None:
     assert limit.limit == 1
 
 
-async def test_latency_is_a_moving_average() -> None:
-    limit = await sized(0.05, 1000, 2.0)
-    for _ in range(100):
+async def test_latency_is_the_shortest_call_of_the_last_windows() -> None:
+    clock = Clock()
+    limit = CallLimit(64, floor=8, clock=clock)
+    limit.plan(1000, 2.0)
+    for seconds in (0.05, 0.4, 0.9):  # queueing behind our own calls does not raise it
         await limit.acquire()
-        limit.release(0.005)
-    assert limit.latency is not None and limit.latency < 0.006
-    assert limit.limit == 8
+        limit.release(seconds)
+    assert limit.latency == 0.05 and limit.limit == 50
+    clock.t += 2.5  # a new window: the last one's minimum still counts
+    await limit.acquire()
+    limit.release(0.2)
+    assert limit.latency == 0.05
+    clock.t += 2.5  # two windows on: only calls as slow as 0.2 s and 0.3 s remain
+    await limit.acquire()
+    limit.release(0.3)
+    assert limit.latency == 0.2
 
 
 async def test_never_more_in_flight_than_the_limit_and_waiters_wake_when_it_grows() -> None:

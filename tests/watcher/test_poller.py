@@ -806,32 +806,32 @@ def test_needs_write_mirrors_apply_observation() -> None:
 
 
 async def test_ibm_calls_in_flight_follow_the_work_up_to_the_cap(world: World) -> None:
-    """At 50 ms a call, 60 units due every 0.5 s need ~24-40 calls in flight (Little's law with
-    headroom; IAM and a listing per unit; latency as measured on a loaded machine): more than
-    the floor of 8, fewer than the 60 a fixed limit of 64 let start at once, and never more
-    than the cap (`ibm_concurrency`), as the fake IBM API itself counts them. One cycle per
-    cap: the limiter counts units due per interval on the real clock, and cycles driven
-    back to back would count twice the work."""
-    users = [await world.user() for _ in range(60)]
+    """At 50 ms a call, 200 units due every 2 s need ~20 calls in flight (Little's law with
+    headroom; IAM and a listing per unit). The fake IBM API itself counts them: more than the
+    floor of 8, far fewer than the 200 a fixed limit of 200 let start at once (the bound
+    leaves room for a loaded machine, where the measured latency includes the event loop's
+    queueing), and never more than a cap of 16. One cycle per cap: the limiter counts units
+    due per interval on the real clock, and cycles driven back to back would count twice."""
+    users = [await world.user() for _ in range(200)]
     for n, user in enumerate(users):
         world.fake.add_job(f"f{n}", "Queued")
         await world.watch(user, f"f{n}")
     world.fake.latency = 0.05
     seen: dict[int, tuple[int, int]] = {}
-    for cap in (64, 16):
-        settings = dataclasses.replace(world.settings, ibm_concurrency=cap)
+    for cap in (200, 16):
+        settings = dataclasses.replace(world.settings, ibm_concurrency=cap, poll_interval=2.0)
         ibm = IBMClient(settings)
         poller = Poller(world.store, world.keyring, world.messages, ibm, settings, world.clock, owner=f"inflight-{secrets.token_hex(3)}")
         world.fake.max_inflight = 0
         try:
-            world.clock.advance(int(INTERVAL * 1200))
+            world.clock.advance(2_500)
             stats = await poller.run_cycle()
-            assert stats.units == 60 and not stats.errors
+            assert stats.units == 200 and not stats.errors
         finally:
             await poller.stop()
             await ibm.aclose()
         seen[cap] = (world.fake.max_inflight, ibm.limit.peak)
-    sized, sized_peak = seen[64]
-    assert 8 < sized < 60 and sized_peak < 60, seen  # the work, not the cap, set the limit
+    sized, sized_peak = seen[200]
+    assert 8 < sized < 100 and sized_peak < 100, seen  # the work, not the cap, set the limit
     capped, capped_peak = seen[16]
     assert 8 < capped <= 16 and capped_peak <= 16, seen

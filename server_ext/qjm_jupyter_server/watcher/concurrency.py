@@ -6,11 +6,16 @@ ms) the same cycle needs ~100 in flight or it outlasts the poll interval. Little
 gives the number: calls in flight = calls per second x latency. The poller says how many
 units fell due (`plan`), every call reports how long it took (`release`), and the limit is
 
-    ceil(units due per interval / interval x calls per unit x mean latency x HEADROOM)
+    ceil(units due per interval / interval x calls per unit x latency x HEADROOM)
 
 clamped between a floor and the cap (the `ibm_concurrency` setting, which is also the
 connection pool's size, so the limit never asks for more connections than are kept).
 HEADROOM 2 aims to finish an interval's work in half of it, leaving room for bursts.
+
+The latency is the shortest call of the last interval or two (as BBR takes its round-trip
+time), not the mean: a mean counts the queueing that our own concurrency causes (a server
+that slows under load, an event loop busy with the answers), so a limit sized on it fed
+itself: more in flight, slower calls, a higher limit, until the cap.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from collections.abc import Callable
 
 FLOOR = 8  # the old fixed limit: the low-load behaviour is unchanged
 HEADROOM = 2.0
-LATENCY_WEIGHT = 0.1  # exponential moving average: ~10 calls to follow a change of latency
 
 
 class CallLimit:
@@ -36,7 +40,10 @@ class CallLimit:
         self.limit = self.floor
         self.in_flight = 0
         self.peak = 0  # most calls in flight so far: for tests and benchmarks
-        self.latency: float | None = None  # moving average, seconds
+        self.latency: float | None = None  # the shortest call of the current and the last window, seconds
+        self._window_start = 0.0
+        self._window_min: float | None = None  # this window's shortest call
+        self._last_min: float | None = None  # the previous window's
         self._clock = clock
         self._interval = 1.0
         self._units: deque[tuple[float, int]] = deque()  # (when, units) that fell due in the last interval
@@ -89,10 +96,14 @@ class CallLimit:
 
     def release(self, seconds: float) -> None:
         """One call ended after `seconds`: its slot goes to the next waiter."""
+        now = self._clock()
         sample = max(0.0, seconds)
-        self.latency = sample if self.latency is None else self.latency + LATENCY_WEIGHT * (sample - self.latency)
+        if now - self._window_start >= self._interval:
+            self._window_start, self._last_min, self._window_min = now, self._window_min, None
+        self._window_min = sample if self._window_min is None else min(self._window_min, sample)
+        self.latency = self._window_min if self._last_min is None else min(self._window_min, self._last_min)
         self._give_back()
-        self._resize(self._clock())
+        self._resize(now)
 
     def _take(self) -> None:
         self.in_flight += 1
