@@ -34,6 +34,7 @@ import secrets
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ SETTLE_S = 120.0
 @dataclass
 class Stats:
     started: float
-    samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, latency s)
+    samples: list[tuple[float, float, str]] = field(default_factory=list)  # (seconds since start, latency s, op)
     errors: list[str] = field(default_factory=list)
     by_op: Counter[str] = field(default_factory=Counter)
 
@@ -67,6 +68,7 @@ class Client:
     live: dict[str, str] = field(default_factory=dict)  # IBM job id -> our id, registered and not deleted
     deleted: set[str] = field(default_factory=set)
     requested: dict[str, list[str]] = field(default_factory=dict)
+    at_ibm: dict[str, str] = field(default_factory=dict)  # IBM job id -> the status the fake was given
     seq: int = 0
 
 
@@ -77,7 +79,7 @@ async def _call(http: httpx.AsyncClient, stats: Stats, op: str, expect: int, met
     except httpx.HTTPError as exc:
         stats.errors.append(f"{op}: {type(exc).__name__}: {exc}"[:300])
         return None
-    stats.samples.append((t0 - stats.started, time.perf_counter() - t0))
+    stats.samples.append((t0 - stats.started, time.perf_counter() - t0, op))
     stats.by_op[op] += 1
     if r.status_code != expect:
         stats.errors.append(f"{op}: {r.status_code} {r.text[:200]}")
@@ -89,6 +91,26 @@ async def _login(http: httpx.AsyncClient, api: str, c: Client, stats: Stats) -> 
     r = await _call(http, stats, "login", 200, "POST", api + "auth/login", json={"email": c.email, "password": PASSWORD})
     if r is not None:
         c.headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+_FAKE_LOCK: dict[int, asyncio.Lock] = {}
+
+
+async def _tell_fake(fake: Any, c: Client, new: Sequence[str] = (), changes: Sequence[tuple[str, str]] = ()) -> None:
+    """New jobs and status changes at IBM. A fake in its own process is told off this loop
+    (whose clock measures the server's latencies), one client at a time: its buffer is shared."""
+    lock = _FAKE_LOCK.setdefault(id(fake), asyncio.Lock())
+    async with lock:
+        for job_id in new:
+            fake.add_job(job_id, "Queued", instance=c.crn)
+            c.at_ibm[job_id] = "Queued"
+        for job_id, status in changes:
+            c.at_ibm[job_id] = status
+        if hasattr(fake, "set_statuses"):
+            await asyncio.to_thread(fake.set_statuses, list(changes))  # flushes the new jobs first
+        else:
+            for job_id, status in changes:
+                fake.set_status(job_id, status)
 
 
 async def _client_loop(http: httpx.AsyncClient, api: str, fake: Any, c: Client, stats: Stats, until: float, rate: float,
@@ -103,10 +125,10 @@ async def _client_loop(http: httpx.AsyncClient, api: str, fake: Any, c: Client, 
             for _ in range(rng.randint(1, 5)):
                 c.seq += 1
                 job_id = f"soak{c.n}x{c.seq:06d}"
-                fake.add_job(job_id, "Queued", instance=c.crn)
                 notify = list(rng.choice(NOTIFY_CHOICES))
                 c.requested[job_id] = notify
                 batch.append({"job_id": job_id, "notify_status": notify, "label": f"soak {c.seq}"})
+            await _tell_fake(fake, c, new=[b["job_id"] for b in batch])  # at IBM before we register it
             r = await _call(http, stats, "register", 201, "POST", api + "jobs", headers=h, json={"jobs": batch})
             if r is not None:
                 for j in r.json()["jobs"]:
@@ -132,11 +154,11 @@ async def _client_loop(http: httpx.AsyncClient, api: str, fake: Any, c: Client, 
             await _login(http, api, c, stats)
         else:  # the job moves on at IBM (no request to our server)
             job_id = rng.choice(list(c.live))
-            current = fake.jobs[job_id].data["status"]
+            current = c.at_ibm[job_id]
             if current == "Queued":
-                fake.set_status(job_id, "Running" if rng.random() < 0.6 else rng.choice(("Completed", "Failed", "Cancelled")))
+                await _tell_fake(fake, c, changes=[(job_id, "Running" if rng.random() < 0.6 else rng.choice(("Completed", "Failed", "Cancelled")))])
             elif current == "Running":
-                fake.set_status(job_id, rng.choices(("Completed", "Failed", "Cancelled"), (7, 2, 1))[0])
+                await _tell_fake(fake, c, changes=[(job_id, rng.choices(("Completed", "Failed", "Cancelled"), (7, 2, 1))[0])])
             continue
         await asyncio.sleep(max(0.0, pause - (time.monotonic() - t0)))
 
@@ -157,7 +179,7 @@ async def _settled(http: httpx.AsyncClient, api: str, fake: Any, clients: list[C
     for c in clients:
         jobs = await _all_pages(http, api + "jobs", c.headers, "jobs")
         for j in jobs:
-            if j["status"] != API_TO_OURS[fake.jobs[j["job_id"]].data["status"]]:
+            if j["status"] != API_TO_OURS[c.at_ibm[j["job_id"]]]:
                 return False
         notes = await _all_pages(http, api + "notifications", c.headers, "notifications")
         if any(n["state"] == "pending" for n in notes):
@@ -175,6 +197,8 @@ async def _soak(api: str, pid: int, fake: Any, smtp: Any, args: argparse.Namespa
         for n in range(args.soak_clients):
             crn = fake.add_instance(_crn(n + 1))
             key = fake.add_key(f"soakkey-{n}-{secrets.token_hex(6)}")
+            if hasattr(fake, "flush"):
+                fake.flush()
             c = Client(n=n, crn=crn, email=f"soak{n}-{secrets.token_hex(3)}@example.org")
             r = await http.post(api + "auth/register", json={"email": c.email, "password": PASSWORD,
                                                             "ibm_quantum_token": key, "default_instance": crn})
@@ -192,8 +216,9 @@ async def _soak(api: str, pid: int, fake: Any, smtp: Any, args: argparse.Namespa
             while True:
                 await asyncio.sleep(window)
                 rss.append((round(time.perf_counter() - stats.started, 1), rss_mb(pid)))
-                with fake.lock:
-                    fake.calls.clear()  # the fake's call log would grow for the whole run
+                if hasattr(fake, "lock"):
+                    with fake.lock:
+                        fake.calls.clear()  # the fake's call log would grow for the whole run
 
         sampler = asyncio.create_task(sample_rss())
         until = time.monotonic() + duration
@@ -244,12 +269,16 @@ async def _soak(api: str, pid: int, fake: Any, smtp: Any, args: argparse.Namespa
                 missing_rows += len(finals) == 0
                 extra_rows += max(0, len(finals) - 1)
 
-    latencies = [s for _, s in stats.samples]
+    latencies = [s for _, s, _ in stats.samples]
     windows: dict[int, list[float]] = defaultdict(list)
-    for t, s in stats.samples:
+    op_windows: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for t, s, op in stats.samples:
         windows[int(t // window)].append(s * 1000)
+        op_windows[op][int(t // window)].append(s * 1000)
     complete = [k for k in sorted(windows) if (k + 1) * window <= traffic_s + 0.5] or sorted(windows)
     p99s = {f"w{k}": round(percentile(windows[k], 99), 1) for k in complete}
+    # Which requests drift: each kind's p99 per window (where the overall p99 comes from).
+    op_p99s = {op: [round(percentile(w[k], 99), 1) if w.get(k) else None for k in complete] for op, w in sorted(op_windows.items())}
     first, last = p99s[f"w{complete[0]}"], p99s[f"w{complete[-1]}"]
     lost = lost_jobs + missing_rows + lost_mail
     duplicated = extra_rows + duplicated_mail
@@ -268,6 +297,7 @@ async def _soak(api: str, pid: int, fake: Any, smtp: Any, args: argparse.Namespa
         "window_s": round(window, 1),
         "p99_ms_per_window": p99s,
         "p99_drift_last_over_first": round(last / first, 2) if first else None,
+        "p99_ms_per_window_by_op": op_p99s,
         "server_rss_mb_start": rss[0][1],
         "server_rss_mb_end": rss[-1][1],
         "server_rss_growth_mb": round(rss[-1][1] - rss[0][1], 1),
@@ -313,9 +343,14 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     from tests.fixtures.process import QJMProcess, qjm_env
     from tests.fixtures.smtp import SMTPTestServer
 
+    from .fake_process import RemoteFake
+
     with tempfile.TemporaryDirectory(prefix="qjm-bench-soak-") as tmp:
         d = Path(tmp)
-        fake = FakeIBM()
+        # In its own process by default, as in the watcher benchmarks: in this process the fake's
+        # handler threads (encoding every pending job of every listing) share the GIL with the
+        # clients whose clock measures the server's latency.
+        fake: Any = RemoteFake() if getattr(args, "soak_fake", "process") == "process" else FakeIBM()
         fake.start()
         smtp = SMTPTestServer(d, mode="none")
         smtp.start()
@@ -330,6 +365,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             assert proc.proc is not None
             result = asyncio.run(_soak(proc.api, proc.proc.pid, fake, smtp, args))
             result["server_log_errors"] = proc.log().count("Traceback")
+            result["sqlite_files_mb"] = {f.name: round(f.stat().st_size / 2**20, 1) for f in sorted(d.rglob("*.sqlite3*"))}
             return result
         finally:
             if proc is not None:
@@ -344,6 +380,8 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
     parser.add_argument("--soak-rate", type=float, default=10.0, help="max requests per second per client")
     parser.add_argument("--soak-poll-interval", type=float, default=0.5, help="watcher poll interval, seconds")
     parser.add_argument("--soak-seed", type=int, default=1234)
+    parser.add_argument("--soak-fake", choices=("process", "thread"), default="process",
+                        help="the fake IBM API in its own process (default) or in the benchmark's, as before")
 
 
 if __name__ == "__main__":  # `python -m bench.soak`: the shared runner, this benchmark only
