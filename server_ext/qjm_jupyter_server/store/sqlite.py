@@ -467,11 +467,7 @@ class SQLiteStore:
         values = _row_values(user)
         values["email"] = user.email.lower()
 
-        def run(conn: sqlite3.Connection) -> None:
-            with _write(conn):
-                conn.execute(_insert_sql("users", list(values)), list(values.values()))
-
-        await self._call(run)
+        await self._call(_insert_row, "users", values)
 
     async def get_user(self, user_id: str) -> User | None:
         return await self._read(_one, "SELECT * FROM users WHERE id = ?", (user_id,), User)
@@ -567,11 +563,7 @@ class SQLiteStore:
     async def put_action_token(self, token: ActionToken) -> None:
         values = _row_values(token)
 
-        def run(conn: sqlite3.Connection) -> None:
-            with _write(conn):
-                conn.execute(_insert_sql("action_tokens", list(values)), list(values.values()))
-
-        await self._call(run)
+        await self._call(_insert_row, "action_tokens", values)
 
     async def consume_action_token(self, token_hash: str, purpose: str, now: int) -> ActionToken | None:
         def run(conn: sqlite3.Connection) -> ActionToken | None:
@@ -1031,11 +1023,7 @@ class SQLiteStore:
     async def create_channel(self, channel: Channel) -> None:
         values = _row_values(channel)
 
-        def run(conn: sqlite3.Connection) -> None:
-            with _write(conn):
-                conn.execute(_insert_sql("channels", list(values)), list(values.values()))
-
-        await self._call(run)
+        await self._call(_insert_row, "channels", values)
 
     async def get_channel(self, channel_id: str, user_id: str | None = None) -> Channel | None:
         if user_id is None:
@@ -1079,6 +1067,11 @@ def _many(conn: sqlite3.Connection, sql: str, params: Sequence[Any], cls: Callab
 
 def _scalar(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
     return int(conn.execute(sql, params).fetchone()[0])
+
+
+def _insert_row(conn: sqlite3.Connection, table: str, values: Mapping[str, Any]) -> None:
+    with _write(conn):
+        conn.execute(_insert_sql(table, list(values)), list(values.values()))
 
 
 def _exec_count(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
