@@ -3,8 +3,10 @@
     python -m bench --only soak --soak-seconds 600     # the 10 minutes
     python -m bench.soak --soak-seconds 60
 
-One server process (SQLite, watcher on, mail on) against the fake IBM API
-(tests/fakes/ibm_api.py, a thread here) and a local aiosmtpd (tests/fixtures/smtp.py).
+One `jupyter qjm` (SQLite, watcher on, mail on; its watcher in a child process, as
+`jupyter qjm` runs it by default, or `--soak-watcher inline` in the server's process)
+against the fake IBM API (tests/fakes/ibm_api.py, in its own process) and a local
+aiosmtpd (tests/fixtures/smtp.py).
 Several client tasks, one account each, register IBM jobs, list them (pages and the
 changes feed), read one, relabel, delete, log in, and move their jobs on in the fake
 (Queued -> Running -> Completed/Failed/Cancelled). Each client is paced (at most
@@ -13,7 +15,7 @@ usable.
 
 Reported: requests, errors (5xx, transport errors or any unexpected 4xx), p99 per
 window (a minute when the run is >= 3 minutes, else a third of it) and the drift (last
-window p99 / first window p99), server RSS at start and end. Then traffic stops, the
+window p99 / first window p99), server RSS per window (and the watcher process's). Then traffic stops, the
 watcher is given time to converge and the outbox to drain, and:
 - every job registered and not deleted is listed (lost_jobs), no deleted one is;
 - every due notification (a job that reached a final status it asked for) has exactly
@@ -41,7 +43,7 @@ from typing import Any
 
 import httpx
 
-from .common import ROOT, percentile, rss_mb
+from .common import ROOT, child_pids, percentile, rss_mb
 
 PASSWORD = "soak password 123"
 API_TO_OURS = {"Queued": "QUEUED", "Running": "RUNNING", "Completed": "DONE", "Failed": "ERROR", "Cancelled": "CANCELLED"}
@@ -211,11 +213,18 @@ async def _soak(api: str, pid: int, fake: Any, smtp: Any, args: argparse.Namespa
 
         stats = Stats(started=time.perf_counter())
         rss: list[tuple[float, float]] = [(0.0, rss_mb(pid))]
+        watcher_rss: list[float] = []
+
+        def sample_watcher() -> None:
+            watcher_rss.append(round(sum(rss_mb(child) for child in child_pids(pid)), 1))
+
+        sample_watcher()
 
         async def sample_rss() -> None:
             while True:
                 await asyncio.sleep(window)
                 rss.append((round(time.perf_counter() - stats.started, 1), rss_mb(pid)))
+                sample_watcher()
                 if hasattr(fake, "lock"):
                     with fake.lock:
                         fake.calls.clear()  # the fake's call log would grow for the whole run
@@ -226,6 +235,7 @@ async def _soak(api: str, pid: int, fake: Any, smtp: Any, args: argparse.Namespa
                                for c in clients))
         sampler.cancel()
         rss.append((round(time.perf_counter() - stats.started, 1), rss_mb(pid)))
+        sample_watcher()
         traffic_s = time.perf_counter() - stats.started
 
         # Settle: the watcher catches up with IBM and the mailer drains the outbox.
@@ -302,6 +312,7 @@ async def _soak(api: str, pid: int, fake: Any, smtp: Any, args: argparse.Namespa
         "server_rss_mb_end": rss[-1][1],
         "server_rss_growth_mb": round(rss[-1][1] - rss[0][1], 1),
         "server_rss_mb_per_window": [r for _, r in rss],
+        "watcher_process_rss_mb_per_window": watcher_rss,  # 0: the watcher runs in the server's process
         "settled": settled,
         "settle_s": round(settle_s, 1),
         "accounting": {
@@ -359,11 +370,14 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             env = qjm_env(d, ibm_iam_url=fake.base, ibm_api_url=fake.base + "/api/v1", require_verified_email="false",
                           poll_interval=args.soak_poll_interval, mail_rate_per_minute=100_000, jwt_lifetime=3600,
                           **smtp.settings())
+            if getattr(args, "soak_watcher", ""):
+                env["QJM_WATCHER"] = args.soak_watcher  # a baseline tree without the setting ignores it
             env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
             proc = QJMProcess(data_dir=d, env=env, extra_args=["--ServerApp.log_level=WARN"])
             proc.start()
             assert proc.proc is not None
             result = asyncio.run(_soak(proc.api, proc.proc.pid, fake, smtp, args))
+            result["watcher"] = httpx.get(proc.api + "status", timeout=10).json().get("watcher", "inline")
             result["server_log_errors"] = proc.log().count("Traceback")
             result["sqlite_files_mb"] = {f.name: round(f.stat().st_size / 2**20, 1) for f in sorted(d.rglob("*.sqlite3*"))}
             return result
@@ -380,6 +394,8 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
     parser.add_argument("--soak-rate", type=float, default=10.0, help="max requests per second per client")
     parser.add_argument("--soak-poll-interval", type=float, default=0.5, help="watcher poll interval, seconds")
     parser.add_argument("--soak-seed", type=int, default=1234)
+    parser.add_argument("--soak-watcher", choices=("", "process", "inline"), default="",
+                        help="where the server's watcher runs: its default for jupyter qjm (a child process), or as given")
     parser.add_argument("--soak-fake", choices=("process", "thread"), default="process",
                         help="the fake IBM API in its own process (default) or in the benchmark's, as before")
 

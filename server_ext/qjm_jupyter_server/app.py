@@ -23,10 +23,8 @@ from jupyter_server.serverapp import ServerApp
 from traitlets import Bool, Float, HasTraits, Int, List, TraitType, Type, Unicode
 
 from .api.openapi import build_openapi
-from .clock import SystemClock
 from .handlers import HANDLERS, MEMBER_HANDLERS, STATIC_HANDLERS
-from .secrets import KeyRing
-from .services import ServerStatus, Services
+from .services import ServerStatus, Services, open_services
 from .settings import Settings, env_name
 from .version import __version__
 
@@ -100,6 +98,7 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
     subcommands = {
         "rotate-keys": ("qjm_jupyter_server.cli.RotateKeysApp", "Re-encrypt the stored IBM API keys with the newest of token_keys."),
         "create-admin": ("qjm_jupyter_server.cli.CreateAdminApp", "Make an existing account an administrator: create-admin EMAIL."),
+        "watch": ("qjm_jupyter_server.cli.WatchApp", "Run the watcher and mailer alone on the server's database (watcher = 'external')."),
     }
 
     store_class = Type(default_value=None, allow_none=True, config=True, help="A Store implementation to use instead of the one db_url selects (tests, plugins).")
@@ -122,6 +121,10 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
         if not settings.identity_source:
             source = default_identity_source(group_server=self.standalone)
             settings = dataclasses.replace(settings, identity_source=source)
+        if not settings.watcher:
+            # A group server's watcher work grows with every member's pending jobs: in its own
+            # process it never delays a request (watcher/process.py). One person's Lab keeps it.
+            settings = dataclasses.replace(settings, watcher="process" if self.standalone else "inline")
         return settings
 
     @property
@@ -142,7 +145,7 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
         """What `GET status` answers, in every mode."""
         if self.services is None:
             return ServerStatus(store="remote", watcher_running=False, mail_enabled=False, mode="member",
-                                remote_url=self.group.url)
+                                remote_url=self.group.url, watcher=None)
         return replace(self.services.status(), mode=self.mode)
 
     def links_base(self) -> str:
@@ -160,17 +163,9 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
 
     def build_services(self) -> Services:
         """Settings -> store, key ring -> Services. Shared by the extension and the CLI."""
-        from .store import open_store
-
         settings = self.settings_now()
-        data_dir = Path(settings.data_dir or default_data_dir())
-        keyring = KeyRing.load_or_create(data_dir, settings.jwt_secret or None, settings.token_keys or None, log=self.log)
-        db_url = self.db_url_now(settings)
-        store = self.store_class(db_url) if self.store_class else open_store(db_url)
-        return Services(
-            settings=settings, store=store, keyring=keyring, clock=SystemClock(),
-            public_url=self.links_base, has_lab=self.has_lab,
-        )
+        settings = replace(settings, data_dir=str(settings.data_dir or default_data_dir()), db_url=self.db_url_now(settings))
+        return open_services(settings, store_class=self.store_class, public_url=self.links_base, has_lab=self.has_lab, log=self.log)
 
     def has_lab(self) -> bool:
         """Whether JupyterLab is loaded in this server (`jupyter lab`, a Hub's single-user
@@ -209,8 +204,16 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         if self.services is None:
             return
-        await self.services.start_background()
-        self.log.info("qjm: watcher and mailer started (poll every %ss)", self.services.settings.poll_interval)
+        services = self.services
+        place = services.settings.watcher
+        if place == "process":
+            from .watcher.process import WatcherProcess, WorkerSpec
+
+            spec = WorkerSpec.of(services.settings, self.store_class, self.links_base(), self.has_lab(), serverapp.log.level or 20)
+            services.watcher = WatcherProcess(spec, services.store)
+        await services.start_background()
+        where = {"inline": "in this process", "process": "in its own process", "external": "external (jupyter qjm watch)"}
+        self.log.info("qjm: mailer started; watcher %s (poll every %ss)", where[place], services.settings.poll_interval)
 
     async def stop_extension(self) -> None:
         if self.group is not None:
@@ -222,7 +225,7 @@ class QJMServerApp(SettingsTraits, ExtensionApp):  # type: ignore[misc,valid-typ
     def current_activity(self) -> bool:
         """Keep an idle-culled server alive while jobs are being watched."""
         services = getattr(self, "services", None)
-        return bool(services and services.poller.has_work())
+        return bool(services and services.watcher.has_work())
 
 
 def _redact_url(url: str) -> str:

@@ -1,4 +1,4 @@
-"""Operator commands: `jupyter qjm rotate-keys` and `jupyter qjm create-admin EMAIL`.
+"""Operator commands: `jupyter qjm rotate-keys`, `jupyter qjm create-admin EMAIL` and `jupyter qjm watch`.
 
 Each is a traitlets subcommand of `jupyter qjm` (a `JupyterApp`, as jupyter_server's own
 `jupyter server list` is), so `jupyter qjm --help` lists them and each has its own
@@ -10,6 +10,9 @@ act on the same database with the same keys.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import signal
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,4 +159,31 @@ class CreateAdminApp(QJMCommand):
     async def run(self, services: Services) -> int:
         user = await services.accounts.promote(self.email)
         print(f"{user.email} is an administrator")
+        return 0
+
+
+class WatchApp(QJMCommand):
+    name = "watch"
+    description = (
+        "Run the watcher and mailer alone, on the server's database, until SIGTERM or Ctrl-C: for a server "
+        "configured with watcher = 'external' (for instance on another host sharing its MongoDB)"
+    )
+    examples = "jupyter qjm watch --QJMServerApp.db_url=mongodb://db.example.org/qjm"
+
+    def build_services(self) -> Services:
+        app = QJMServerApp(config=self.config)
+        app.watcher = "inline"  # this process is the watcher, whatever the server's config says ("external")
+        return app.build_services()
+
+    async def run(self, services: Services) -> int:
+        from .watcher.process import serve
+
+        if not logging.getLogger().handlers:  # the watcher's own log lines, as the server prints them
+            logging.basicConfig(level=self.log_level, format="[qjm watch %(asctime)s %(levelname)s] %(message)s")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C ends asyncio.run instead
+                loop.add_signal_handler(sig, stop.set)
+        await serve(services, stop)
         return 0

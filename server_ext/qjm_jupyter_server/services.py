@@ -12,6 +12,8 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 from .accounts import AccountService
 from .authcache import tapped
@@ -41,6 +43,19 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
 
 
+class Watcher(Protocol):
+    """What the server asks of its watcher, wherever it runs: the poller in this process, or
+    the supervisor of the watcher process (watcher/process.py)."""
+
+    running: bool
+
+    def has_work(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class ServerStatus:
     store: str  # the Store class: SQLiteStore or MongoStore ("remote" on a member server)
@@ -50,6 +65,7 @@ class ServerStatus:
     remote_url: str | None = None  # the group server of a member server
     identity_source: str = "accounts"  # jupyter/hub: no qjm sign-in where the host already authenticated the user
     api_url: str | None = None  # set: the Lab panel uses this API instead (the group's JupyterHub service)
+    watcher: str | None = "inline"  # inline | process | external (None on a member server, which watches nothing)
 
 
 @dataclass
@@ -83,6 +99,9 @@ class Services:
         self.channels = ChannelService(self.store, self.keyring, self.messages, self.settings, self.clock)
         self.channel_sender = ChannelSender(self.store, self.keyring, self.settings, self.clock, self.owner)
         self.cancel = CancelService(self.store, self.keyring, self.ibm, self.jobs, self.messages, self.clock)
+        # The poller, which runs here for watcher = "inline"; the app puts a WatcherProcess in
+        # its place for "process"; "external" starts neither.
+        self.watcher: Watcher = self.poller
         self._open_lock = asyncio.Lock()
         self._opened = False
 
@@ -90,7 +109,8 @@ class Services:
         """What `GET status` tells anyone (no auth): nothing about users or jobs."""
         return ServerStatus(
             store=type(getattr(self.store, "wrapped", self.store)).__name__,  # the database's, not the auth tap's
-            watcher_running=self.poller.running or self.poller.has_work(),
+            watcher_running=self.watcher.running or self.watcher.has_work(),
+            watcher=self.settings.watcher or "inline",
             mail_enabled=self.settings.mail_enabled,
             identity_source=self.identity.source,
             api_url=hub_service_api_path(self.settings.hub_service) or None,
@@ -107,8 +127,11 @@ class Services:
                 self._opened = True
 
     async def start_background(self) -> None:
+        """The watcher (unless it is external) and the mailers. Mailers run in every process
+        that shares the store, so the mail a process queues goes out at once."""
         await self.ensure_open()
-        await self.poller.start()
+        if self.settings.watcher != "external":
+            await self.watcher.start()
         await self.sender.start()
         await self.channel_sender.start()
 
@@ -116,7 +139,8 @@ class Services:
         """Stop background work, then close clients and the store; never raises."""
         for name, closer in (
             ("account mail", self.accounts.settle),
-            ("poller", self.poller.stop),
+            ("watcher", self.watcher.stop),
+            ("poller", self.poller.stop),  # the watcher itself, or never started
             ("sender", self.sender.stop),
             ("channel sender", self.channel_sender.stop),
             ("ibm client", self.ibm.aclose),
@@ -126,3 +150,21 @@ class Services:
                 await closer()
             except Exception:  # noqa: BLE001 - shutdown must go on (jupyter-ai#448)
                 log.exception("qjm: error while stopping the %s", name)
+
+
+def open_services(
+    settings: Settings,
+    *,
+    store_class: Callable[[str], Store] | None = None,
+    public_url: Callable[[], str] | None = None,
+    has_lab: Callable[[], bool] | None = None,
+    log: logging.Logger | None = None,
+) -> Services:
+    """Resolved settings (data_dir and db_url set) -> key ring, store (not yet open) and
+    Services. The server, its commands and the watcher process all build theirs here, so
+    they read the same secrets and the same database."""
+    from .store import open_store
+
+    keyring = KeyRing.load_or_create(Path(settings.data_dir), settings.jwt_secret or None, settings.token_keys or None, log=log)
+    store = store_class(settings.db_url) if store_class else open_store(settings.db_url)
+    return Services(settings=settings, store=store, keyring=keyring, clock=SystemClock(), public_url=public_url, has_lab=has_lab)

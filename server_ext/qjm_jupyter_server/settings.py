@@ -31,6 +31,7 @@ from .addresses import normalize_email
 ENV_PREFIX = "QJM_"
 SMTP_SECURITY = ("tls", "starttls", "none")
 IDENTITY_SOURCES = ("", "jupyter", "accounts", "hub")  # "": the app picks (identity/mode.py)
+WATCHER_PLACES = ("", "inline", "process", "external")  # "": the app picks (QJMServerApp.settings_now)
 
 
 def setting(default: Any, help: str) -> Any:  # noqa: A002 - the traitlets word
@@ -90,6 +91,13 @@ class Settings:
     # -- watcher ---------------------------------------------------------------------------------
     poll_interval: float = setting(60.0, "Seconds between two polls of a user's jobs on one instance.")
     lease_seconds: float = setting(120.0, "How long a server process owns a unit of polling work.")
+    watcher: str = setting(
+        "",
+        "Where the watcher (IBM polling, with a mailer beside it) runs: 'process' (a child process this server "
+        "starts, restarts if it dies and stops with it; the default for jupyter qjm, so requests never wait "
+        "behind a poll cycle), 'inline' (in this server's event loop; the default inside jupyter lab) or "
+        "'external' (none here: run `jupyter qjm watch` on the same database yourself).",
+    )
     ibm_iam_url: str = setting("https://iam.cloud.ibm.com", "IBM Cloud IAM endpoint for API-key exchange.")
     ibm_api_url: str = setting(
         "", "IBM Quantum Platform API base URL (default: derived from each instance CRN's region)."
@@ -164,7 +172,11 @@ class Settings:
         source = self.identity_source.strip().lower()
         if source not in IDENTITY_SOURCES:
             raise ValueError(f"identity_source must be jupyter, accounts or hub (got {self.identity_source!r})")
+        watcher = self.watcher.strip().lower()
+        if watcher not in WATCHER_PLACES:
+            raise ValueError(f"watcher must be process, inline or external (got {self.watcher!r})")
         normalized = {
+            "watcher": watcher,
             "smtp_security": security,
             "identity_source": source,
             "public_url": self.public_url.rstrip("/") + "/" if self.public_url else "",

@@ -84,7 +84,9 @@ def test_killed_mid_cycle_loses_nothing_and_sends_no_duplicate(start_qjm: Any, f
     data_dir = tmp_path / "crash"
     data_dir.mkdir()
     # Phase 1: mail off, so every email of the crash window waits in the outbox.
-    env = qjm_env(data_dir, **settings_for(fake_ibm, smtp_host=""))
+    # The poller in the server's own process, so SIGKILL stops it mid-cycle; a watcher child
+    # would stop cleanly on its pipe's end instead (test_watcher_process.py kills the child).
+    env = qjm_env(data_dir, **settings_for(fake_ibm, smtp_host="", watcher="inline"))
     first: QJMProcess = start_qjm(data_dir=data_dir, env=env)
     headers = account(first, fake_ibm.key(), fake_ibm.default_crn)
     ids = [f"crash-{i:02d}" for i in range(n)]

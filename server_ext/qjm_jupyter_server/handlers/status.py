@@ -21,6 +21,12 @@ class StatusResponse(BaseModel):
     version: str = __version__
     store: str = Field(description="The store class; 'remote' on a member server, which keeps none.")
     watcher_running: bool
+    watcher: Literal["inline", "process", "external"] | None = Field(
+        default="inline",
+        description="Where the IBM Quantum watcher runs: inline (this server's process), process (a child process "
+        "of this server) or external (`jupyter qjm watch`, whose state this server cannot see: watcher_running is "
+        "then false). None on a member server.",
+    )
     mail_enabled: bool
     mode: Literal["personal", "group", "member"] = Field(
         description="personal: the extension in someone's own Jupyter server; group: `jupyter qjm`; "
