@@ -11,6 +11,7 @@ configured with `watcher = "external"`.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -42,12 +43,15 @@ def children(pid: int) -> list[int]:
 
 
 def watcher_child(proc: QJMProcess) -> int:
-    """The server's one watcher child, waiting for it to be there."""
+    """The server's one watcher child, once it says it is watching."""
     assert proc.proc is not None
     found: list[int] = []
-    wait_until(lambda: bool(found.extend(c for c in children(proc.proc.pid) if b"watcher.process" in cmdline(c)) or found),
-               "the watcher process", [proc])
-    assert len(found) == 1, found
+
+    def up() -> bool:
+        found[:] = [c for c in children(proc.proc.pid) if b"watcher.process" in cmdline(c)]
+        return len(found) == 1 and re.search(rf"\[qjm watcher {found[0]} [^\n]*watcher and mailer running", proc.log()) is not None
+
+    wait_until(up, "the watcher process", [proc])
     return found[0]
 
 
