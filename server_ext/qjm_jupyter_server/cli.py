@@ -15,7 +15,6 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass, field
-from typing import Any
 
 from jupyter_core.application import JupyterApp
 from traitlets import Unicode

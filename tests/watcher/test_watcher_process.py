@@ -218,3 +218,17 @@ def test_jupyter_qjm_watch_serves_a_server_whose_watcher_is_external(
     text = (d / "watch.log").read_text()
     assert code == 0, text
     assert "watcher and mailer running" in text and "watcher stopped" in text and "Traceback" not in text
+
+
+def test_a_watcher_process_given_sigterm_exits_cleanly_and_is_started_again(start_qjm: Any, fake_ibm: Any) -> None:
+    """A service manager stopping the process group (systemd, `timeout`) signals the child
+    directly: it stops cleanly, and the server, still running, starts another."""
+    server: QJMProcess = start_qjm(**settings_for(fake_ibm))
+    first = watcher_child(server)
+    os.kill(first, signal.SIGTERM)
+    wait_until(lambda: not alive(first), "the child to stop", [server])
+    second = watcher_child(server)
+    assert second != first
+    log = server.log()
+    assert "the watcher process exited (0)" in log
+    assert "Fatal Python error" not in log and "Traceback" not in log, log

@@ -37,7 +37,6 @@ import json
 import logging
 import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -108,30 +107,37 @@ async def serve(services: Services, stop: asyncio.Event) -> None:
 def main() -> int:
     """`python -m qjm_jupyter_server.watcher.process`, started by WatcherProcess."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal: the server decides
-    line = sys.stdin.buffer.readline()
-    if not line:
+    return asyncio.run(_child())
+
+
+async def _child() -> int:
+    """Read the spec, then watch until SIGTERM or the pipe's end. The pipe is read by the
+    event loop: a thread blocked in reading stdin made interpreter shutdown abort (SIGTERM
+    from a service manager stopping the whole process group)."""
+    loop = asyncio.get_running_loop()
+    pipe = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(pipe), sys.stdin)
+    line = await pipe.readline()
+    if not line.endswith(b"\n"):
         return 2  # no spec: the parent died before sending it
     spec = WorkerSpec.from_line(line)
     logging.basicConfig(level=spec.log_level, stream=sys.stderr,
                         format="[qjm watcher %(process)d %(asctime)s %(levelname)s] %(message)s")
-    asyncio.run(_child(spec))
-    return 0
-
-
-async def _child(spec: WorkerSpec) -> None:
-    loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # Windows: the pipe's end alone stops it
         loop.add_signal_handler(signal.SIGTERM, stop.set)
 
-    def await_end_of_file() -> None:
-        with contextlib.suppress(Exception):
-            while sys.stdin.buffer.read(4096):
-                pass
-        loop.call_soon_threadsafe(stop.set)
+    async def await_end_of_file() -> None:
+        while await pipe.read(4096):
+            pass
+        stop.set()
 
-    threading.Thread(target=await_end_of_file, name="qjm-parent-pipe", daemon=True).start()
-    await serve(spec.services(), stop)
+    eof = asyncio.create_task(await_end_of_file(), name="qjm-parent-pipe")
+    try:
+        await serve(spec.services(), stop)
+    finally:
+        eof.cancel()
+    return 0
 
 
 # -- the parent ----------------------------------------------------------------------------
