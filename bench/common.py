@@ -85,19 +85,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def child_pids(pid: int) -> list[int]:
-    """Direct children of a process, from /proc (Linux): a `jupyter qjm`'s watcher process."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    out.append(int(entry.name))
-            except (OSError, ValueError, IndexError):
-                continue
-    return out
-
-
 def rss_mb(pid: int) -> float:
     """Resident memory of a process, from /proc (Linux)."""
     try:

@@ -43,7 +43,7 @@ from typing import Any
 
 import httpx
 
-from .common import ROOT, child_pids, percentile, rss_mb
+from .common import ROOT, percentile, rss_mb
 
 PASSWORD = "soak password 123"
 API_TO_OURS = {"Queued": "QUEUED", "Running": "RUNNING", "Completed": "DONE", "Failed": "ERROR", "Cancelled": "CANCELLED"}
@@ -190,6 +190,8 @@ async def _settled(http: httpx.AsyncClient, api: str, fake: Any, clients: list[C
 
 
 async def _soak(api: str, pid: int, fake: Any, smtp: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from tests.fixtures.process import child_pids
+
     duration = float(args.soak_seconds)
     window = 60.0 if duration >= 180 else max(1.0, duration / 3)
     rng = random.Random(args.soak_seed)

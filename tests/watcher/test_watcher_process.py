@@ -22,24 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures.process import JWT_SECRET, QJMProcess, qjm_env
+from tests.fixtures.process import JWT_SECRET, QJMProcess, child_pids, qjm_env
 from tests.watcher.test_multiprocess import account, assert_one_mail_per_job, job_mail, jobs_of, notifications, settings_for, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of `pid` (from /proc: psutil is not a dependency)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
 
 
 def watcher_child(proc: QJMProcess) -> int:
@@ -48,7 +34,7 @@ def watcher_child(proc: QJMProcess) -> int:
     found: list[int] = []
 
     def up() -> bool:
-        found[:] = [c for c in children(proc.proc.pid) if b"watcher.process" in cmdline(c)]
+        found[:] = [c for c in child_pids(proc.proc.pid) if b"watcher.process" in cmdline(c)]
         return len(found) == 1 and re.search(rf"\[qjm watcher {found[0]} [^\n]*watcher and mailer running", proc.log()) is not None
 
     wait_until(up, "the watcher process", [proc])
@@ -194,7 +180,7 @@ def test_jupyter_qjm_watch_serves_a_server_whose_watcher_is_external(
     server: QJMProcess = start_qjm(data_dir=d, env=env)
     body = status(server)
     assert body["watcher"] == "external" and body["watcher_running"] is False
-    assert server.proc is not None and not children(server.proc.pid)
+    assert server.proc is not None and not child_pids(server.proc.pid)
 
     headers = account(server, fake_ibm.key(), fake_ibm.default_crn)
     ids = [f"ext-{i}" for i in range(3)]
