@@ -149,7 +149,6 @@ class WatcherProcess:
 
     def __init__(self, spec: WorkerSpec, store: Store) -> None:
         self.spec, self.store = spec, store
-        self.restarts = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -160,10 +159,6 @@ class WatcherProcess:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.returncode is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self.running and self._proc is not None else None
 
     def has_work(self) -> bool:
         """Jobs are being watched: a count at most COUNT_REFRESH old, taken on demand."""
@@ -210,7 +205,6 @@ class WatcherProcess:
             code = await self._run_once()
             if self._stopping:
                 return
-            self.restarts += 1
             if time.monotonic() - started >= STABLE_AFTER:
                 delay = RESTART_MIN
             log.error("qjm: the watcher process exited (%s); starting it again in %.0f s", code, delay)
