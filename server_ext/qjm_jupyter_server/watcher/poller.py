@@ -89,6 +89,30 @@ class CycleStats:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
+class ActiveJobCount:
+    """How many jobs are being watched, counted at most every COUNT_REFRESH seconds: what
+    `has_work()` answers (the status endpoint, Jupyter's idle culling), for the poller and for
+    the supervisor of a watcher process alike."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.value = 0
+        self._at = float("-inf")
+
+    @property
+    def stale(self) -> bool:
+        return time.monotonic() - self._at >= COUNT_REFRESH
+
+    async def refresh(self, force: bool = False) -> None:
+        if not force and not self.stale:
+            return
+        self._at = time.monotonic()
+        try:
+            self.value = await self.store.count_jobs(JobQuery(user_id=None, active=True, limit=1))
+        except Exception:  # noqa: BLE001 - has_work() is advisory
+            log.debug("qjm: could not count active jobs", exc_info=True)
+
+
 class Poller:
     def __init__(self, store: Store, keyring: KeyRing, messages: MessageFactory, ibm: IBMClient, settings: Settings, clock: Clock, owner: str) -> None:
         self.store, self.keyring, self.messages, self.ibm = store, keyring, messages, ibm
@@ -98,8 +122,7 @@ class Poller:
         self.cycles = 0
         self._task: asyncio.Task[None] | None = None
         self._cycle: asyncio.Task[CycleStats] | None = None
-        self._active_count = 0
-        self._counted_at = 0.0
+        self.active = ActiveJobCount(store)
         self.housekeeping = Housekeeping(store, lambda: self.settings, clock)
         self.throttle = Throttle(store, clock)
         # Leases handed back together (group commit): releases queue here while one write of
@@ -112,7 +135,7 @@ class Poller:
         if self._task is not None:
             return
         self.running = True
-        await self._refresh_count(force=True)
+        await self.active.refresh(force=True)
         self._task = asyncio.create_task(self._loop(), name="qjm-poller")
 
     async def stop(self) -> None:
@@ -132,7 +155,7 @@ class Poller:
 
     def has_work(self) -> bool:
         """Jobs are being watched (a cached count, refreshed by the loop)."""
-        return self._active_count > 0
+        return self.active.value > 0
 
     @property
     def tick(self) -> float:
@@ -180,15 +203,6 @@ class Poller:
     @property
     def last_purge(self) -> dict[str, int]:
         return self.housekeeping.last
-
-    async def _refresh_count(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self._counted_at < COUNT_REFRESH:
-            return
-        self._counted_at = time.monotonic()
-        try:
-            self._active_count = await self.store.count_jobs(JobQuery(user_id=None, active=True, limit=1))
-        except Exception:  # noqa: BLE001 - has_work() is advisory
-            log.debug("qjm: could not count active jobs", exc_info=True)
 
     # -- one cycle ---------------------------------------------------------------------------
     async def run_cycle(self) -> CycleStats:
@@ -243,7 +257,7 @@ class Poller:
         self.cycles += 1
         stats.duration_ms = (time.perf_counter() - started) * 1000
         self.last_stats = stats
-        await self._refresh_count(force=stats.changes > 0 or stats.deleted > 0)
+        await self.active.refresh(force=stats.changes > 0 or stats.deleted > 0)
         return stats
 
     async def _poll_unit_safely(self, unit: PollUnit, stats: CycleStats) -> None:

@@ -41,10 +41,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..domain import JobQuery
 from ..services import Services, open_services
 from ..settings import Settings
 from ..store import Store
+from .poller import ActiveJobCount
 
 log = logging.getLogger("qjm.watcher")
 
@@ -52,7 +52,6 @@ RESTART_MIN = 1.0  # seconds before a child that died is started again ...
 RESTART_MAX = 60.0  # ... doubling up to this
 STABLE_AFTER = 60.0  # a child that ran this long starts the next backoff from RESTART_MIN
 STOP_TIMEOUT = 15.0  # seconds a child gets to hand its leases back before it is killed
-COUNT_REFRESH = 5.0  # seconds between two counts of active jobs for has_work()
 
 
 @dataclass(frozen=True)
@@ -152,8 +151,7 @@ class WatcherProcess:
         self._proc: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._active = 0
-        self._counted_at = 0.0
+        self.active = ActiveJobCount(store)
         self._counting: asyncio.Task[None] | None = None
 
     @property
@@ -161,18 +159,11 @@ class WatcherProcess:
         return self._proc is not None and self._proc.returncode is None
 
     def has_work(self) -> bool:
-        """Jobs are being watched: a count at most COUNT_REFRESH old, taken on demand."""
-        if time.monotonic() - self._counted_at >= COUNT_REFRESH and (self._counting is None or self._counting.done()):
+        """Jobs are being watched: a count taken on demand when the last one is stale."""
+        if self.active.stale and (self._counting is None or self._counting.done()):
             with contextlib.suppress(RuntimeError):  # no running loop: answer from the last count
-                self._counting = asyncio.get_running_loop().create_task(self._count())
-        return self._active > 0
-
-    async def _count(self) -> None:
-        self._counted_at = time.monotonic()
-        try:
-            self._active = await self.store.count_jobs(JobQuery(user_id=None, active=True, limit=1))
-        except Exception:  # noqa: BLE001 - advisory, as the poller's own count
-            log.debug("qjm: could not count active jobs", exc_info=True)
+                self._counting = asyncio.get_running_loop().create_task(self.active.refresh())
+        return self.active.value > 0
 
     async def start(self) -> None:
         if self._task is None:
